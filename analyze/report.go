@@ -1,0 +1,113 @@
+package analyze
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteJSON writes the summary as one JSON object.
+func (s *Summary) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	return enc.Encode(s)
+}
+
+// WriteText writes the summary as tables for a terminal.
+func (s *Summary) WriteText(w io.Writer) error {
+	var b strings.Builder
+	rate := fmt.Sprintf("%.1f/s achieved", s.AchievedRate)
+	if s.TargetRate > 0 {
+		rate += fmt.Sprintf(" of %.1f/s scheduled", s.TargetRate)
+	}
+	fmt.Fprintf(&b, "%d requests in %.2fs (%s)", s.Requests, s.DurationS, rate)
+	if s.RunID != "" {
+		fmt.Fprintf(&b, ", run %s", s.RunID)
+	}
+	b.WriteString("\n")
+	if s.Generator.Interrupted {
+		fmt.Fprintf(&b, "interrupted: %d scheduled requests were not sent\n", s.Generator.NotSent)
+	}
+	b.WriteString("outcomes:")
+	for _, o := range s.SortedOutcomes() {
+		fmt.Fprintf(&b, "  %s %d", o, s.Outcomes[o])
+	}
+	b.WriteString("\n\n")
+
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tcount\tp50\tp90\tp99\tp99.9\tmax\t")
+	for _, p := range Phases {
+		ps := s.Phases[p]
+		writeRow(tw, p, ps)
+	}
+	if s.Server.App.Count > 0 {
+		writeRow(tw, "app (reported)", s.Server.App)
+	}
+	if s.Server.Queue.Count > 0 {
+		writeRow(tw, "queue (reported)", s.Server.Queue)
+	}
+	tw.Flush()
+
+	if len(s.Attribution) > 0 && s.Requests > 0 {
+		b.WriteString("\nwhere the client time went\n")
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "component\tshare\tp50\tp90\tp99\tmax\t")
+		for _, c := range Components {
+			cs := s.Attribution[c]
+			if cs.TotalS == 0 && c != CompBacklog && c != CompProcessing {
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%.1f%%\t%s\t%s\t%s\t%s\t\n", c, cs.Share*100, fmtMs(cs.P50), fmtMs(cs.P90), fmtMs(cs.P99), fmtMs(cs.Max))
+		}
+		tw.Flush()
+		if s.Estimated > 0 {
+			fmt.Fprintf(&b, "  (%d of %d requests: backlog and processing estimated — the server reported no queue time)\n", s.Estimated, s.Requests)
+		}
+		if s.Clamped > 0 {
+			fmt.Fprintf(&b, "  (%d requests: server-reported times exceeded what the client saw and were cut to fit)\n", s.Clamped)
+		}
+	}
+	if s.ClockOffset.Known {
+		fmt.Fprintf(&b, "\nclock offset server−client: %s ± %s (%d samples)", fmtSignedMs(s.ClockOffset.OffsetMs), fmtMs(s.ClockOffset.UncertaintyMs), s.ClockOffset.Samples)
+		if !s.ClockOffset.Consistent {
+			b.WriteString(" — inconsistent bounds: clock drift or a server reporting wrong times")
+		}
+		b.WriteString("\n")
+	}
+	if s.SynRetrans > 0 {
+		fmt.Fprintf(&b, "\n%d connections retransmitted their SYN: the server's accept queue was full\n", s.SynRetrans)
+	}
+	g := s.Generator
+	if g.FellBehind {
+		b.WriteString("\nWARNING: the generator, not the target, fell behind:")
+		if g.SlotWaits > 0 {
+			fmt.Fprintf(&b, " %d requests waited for an in-flight slot (--max-inflight %d);", g.SlotWaits, g.MaxInflight)
+		}
+		fmt.Fprintf(&b, " send lag p99 %s. Latency still counts from the intended send time.\n", fmtMs(g.LagP99Ms))
+	}
+	if g.ConnWaits > 0 {
+		fmt.Fprintf(&b, "\n%d requests waited for a free pooled connection (--connections): counted as lag\n", g.ConnWaits)
+	}
+	if s.Server.InvalidHeaders > 0 {
+		fmt.Fprintf(&b, "\n%d server timing header values were malformed or implausible and ignored\n", s.Server.InvalidHeaders)
+	}
+	fmt.Fprintf(&b, "\n%s\n", s.Headline)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeRow(tw io.Writer, name string, ps PhaseStats) {
+	if ps.Count == 0 {
+		fmt.Fprintf(tw, "%s\t0\t-\t-\t-\t-\t-\t\n", name)
+		return
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", name, ps.Count, fmtMs(ps.P50), fmtMs(ps.P90), fmtMs(ps.P99), fmtMs(ps.P999), fmtMs(ps.Max))
+}
+
+func fmtSignedMs(ms float64) string {
+	if ms < 0 {
+		return "-" + fmtMs(-ms)
+	}
+	return "+" + fmtMs(ms)
+}

@@ -1,0 +1,261 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// RunInfo describes a run: written as the first and last lines of a
+// results file, and passed to Summarize by `run`.
+type RunInfo struct {
+	RunID       string        `json:"run_id,omitempty"`
+	URL         string        `json:"url,omitempty"`
+	Method      string        `json:"method,omitempty"`
+	Schedule    string        `json:"schedule,omitempty"`
+	ConnMode    string        `json:"conn_mode,omitempty"`
+	Start       time.Time     `json:"start"`
+	Planned     int64         `json:"planned"`      // requests the schedule holds (-1: statistical)
+	Started     int64         `json:"started"`      // requests actually sent
+	NotSent     int64         `json:"not_sent"`     // scheduled but never sent (interrupted)
+	SendWindow  time.Duration `json:"send_window"`  // ns: schedule length, or last start if later
+	Elapsed     time.Duration `json:"elapsed"`      // ns: start to last completion
+	MaxInflight int           `json:"max_inflight"` // the --max-inflight bound
+	Interrupted bool          `json:"interrupted"`
+	Complete    bool          `json:"complete"` // the run ended and wrote its trailer
+}
+
+// PhaseStats are percentiles of one distribution, in milliseconds.
+type PhaseStats struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	P999  float64 `json:"p999_ms"`
+	Max   float64 `json:"max_ms"`
+	Mean  float64 `json:"mean_ms"`
+}
+
+func phaseStats(h *hdrhistogram.Histogram) PhaseStats {
+	if h.TotalCount() == 0 {
+		return PhaseStats{}
+	}
+	return PhaseStats{
+		Count: h.TotalCount(),
+		P50:   usToMs(h.ValueAtQuantile(50)),
+		P90:   usToMs(h.ValueAtQuantile(90)),
+		P99:   usToMs(h.ValueAtQuantile(99)),
+		P999:  usToMs(h.ValueAtQuantile(99.9)),
+		Max:   usToMs(h.Max()),
+		Mean:  round3(h.Mean() / 1000),
+	}
+}
+
+// ComponentStats is one attribution component over the run.
+type ComponentStats struct {
+	PhaseStats
+	Share  float64 `json:"share"`   // fraction of all client time
+	TotalS float64 `json:"total_s"` // summed over requests
+}
+
+// ServerStats is what the servers reported.
+type ServerStats struct {
+	WithTiming     int64      `json:"with_timing"` // responses carrying usable timing
+	App            PhaseStats `json:"app"`         // reported processing time
+	Queue          PhaseStats `json:"queue"`       // reported queue time
+	InvalidHeaders int64      `json:"invalid_headers"`
+}
+
+// ClockOffset is the client↔server clock offset estimate.
+type ClockOffset struct {
+	Known         bool    `json:"known"`
+	OffsetMs      float64 `json:"offset_ms"`
+	UncertaintyMs float64 `json:"uncertainty_ms"`
+	Samples       int64   `json:"samples"`
+	Consistent    bool    `json:"consistent"`
+}
+
+// GeneratorStats says whether queuegap itself kept up.
+type GeneratorStats struct {
+	SlotWaits   int64   `json:"slot_waits"` // requests that waited for --max-inflight
+	ConnWaits   int64   `json:"conn_waits"` // requests that waited for a pooled connection
+	MaxInflight int     `json:"max_inflight"`
+	LagP99Ms    float64 `json:"lag_p99_ms"`
+	FellBehind  bool    `json:"fell_behind"` // the generator, not the target, was late
+	NotSent     int64   `json:"not_sent"`
+	Interrupted bool    `json:"interrupted"`
+}
+
+// Summary is the report of a run or a results file. Its JSON form is what
+// `--json` prints; field names are stable.
+type Summary struct {
+	RunID         string                    `json:"run_id,omitempty"`
+	URL           string                    `json:"url,omitempty"`
+	Schedule      string                    `json:"schedule,omitempty"`
+	Requests      int64                     `json:"requests"`
+	Planned       int64                     `json:"planned"`
+	DurationS     float64                   `json:"duration_s"`
+	ElapsedS      float64                   `json:"elapsed_s"`
+	AchievedRate  float64                   `json:"achieved_rate"`
+	TargetRate    float64                   `json:"target_rate"`
+	Errors        int64                     `json:"errors"`
+	Outcomes      map[string]int64          `json:"outcomes"`
+	Phases        map[string]PhaseStats     `json:"phases"`
+	OutcomeTotals map[string]PhaseStats     `json:"outcome_totals"`
+	Attribution   map[string]ComponentStats `json:"attribution"`
+	Estimated     int64                     `json:"estimated"` // requests whose backlog was inferred
+	Clamped       int64                     `json:"clamped"`   // requests whose server timing exceeded the client's
+	NewConns      int64                     `json:"new_conns"`
+	SynRetrans    int64                     `json:"syn_retransmits"` // requests whose connect retransmitted a SYN
+	Server        ServerStats               `json:"server"`
+	ClockOffset   ClockOffset               `json:"clock_offset"`
+	Generator     GeneratorStats            `json:"generator"`
+	Headline      string                    `json:"headline"`
+	Timeline      []TimelineRow             `json:"timeline,omitempty"`
+	TimelineWidth float64                   `json:"timeline_width_s,omitempty"`
+}
+
+// lagFellBehind: a p99 start lag above this means the generator could not
+// keep its schedule (CPU, or --max-inflight/--connections too small).
+const lagFellBehind = 10 * time.Millisecond
+
+// Summarize builds the summary of everything added so far.
+func (a *Aggregator) Summarize(info RunInfo) Summary {
+	s := Summary{
+		RunID:         info.RunID,
+		URL:           info.URL,
+		Schedule:      info.Schedule,
+		Requests:      a.count,
+		Planned:       info.Planned,
+		Outcomes:      make(map[string]int64),
+		Phases:        make(map[string]PhaseStats),
+		OutcomeTotals: make(map[string]PhaseStats),
+		Attribution:   make(map[string]ComponentStats),
+		Estimated:     a.estimated,
+		Clamped:       a.clamped,
+		NewConns:      a.newConns,
+		SynRetrans:    a.synRetrans,
+	}
+	window := info.SendWindow
+	if window <= 0 {
+		window = a.lastStart - a.firstIntended
+	}
+	elapsed := info.Elapsed
+	if elapsed <= 0 {
+		elapsed = a.lastDone
+	}
+	s.DurationS = round3(window.Seconds())
+	s.ElapsedS = round3(elapsed.Seconds())
+	if window > 0 {
+		s.AchievedRate = round3(float64(a.count) / window.Seconds())
+		if info.Planned > 0 && !info.Interrupted {
+			s.TargetRate = round3(float64(info.Planned) / window.Seconds())
+		}
+	}
+	for name, o := range a.outcomes {
+		s.Outcomes[name] = o.count
+		s.OutcomeTotals[name] = phaseStats(o.total)
+		if IsError(name) {
+			s.Errors += o.count
+		}
+	}
+	for _, p := range Phases {
+		s.Phases[p] = phaseStats(a.phases[p])
+	}
+	for i, name := range Components {
+		cs := ComponentStats{PhaseStats: phaseStats(a.components[i]), TotalS: round3(a.compSum[i].Seconds())}
+		if a.totalSum > 0 {
+			cs.Share = round3(float64(a.compSum[i]) / float64(a.totalSum))
+		}
+		s.Attribution[name] = cs
+	}
+	s.Server = ServerStats{WithTiming: a.withServerTiming, App: phaseStats(a.serverApp), Queue: phaseStats(a.serverQueue), InvalidHeaders: a.invalidHeaders}
+	if e := a.offset.Estimate(); e.Known {
+		s.ClockOffset = ClockOffset{Known: true, OffsetMs: round3(durMs(e.Offset)), UncertaintyMs: round3(durMs(e.Uncertainty)), Samples: e.Samples, Consistent: e.Consistent}
+	}
+	s.Generator = GeneratorStats{
+		SlotWaits:   a.slotWaits,
+		ConnWaits:   a.connWaits,
+		MaxInflight: info.MaxInflight,
+		LagP99Ms:    s.Phases[PhaseLag].P99,
+		NotSent:     info.NotSent,
+		Interrupted: info.Interrupted,
+	}
+	s.Generator.FellBehind = a.slotWaits > 0 || s.Phases[PhaseLag].P99 > durMs(lagFellBehind)
+	if a.timeline != nil {
+		s.Timeline = a.timeline.Rows()
+		s.TimelineWidth = a.timeline.Width().Seconds()
+	}
+	s.Headline = headline(&s)
+	return s
+}
+
+// headline states the gap in one sentence.
+func headline(s *Summary) string {
+	if s.Requests == 0 {
+		return "no requests completed"
+	}
+	client := s.Phases[PhaseTotal].P99
+	out := fmt.Sprintf("clients p99 %s", fmtMs(client))
+	top, share := "", 0.0
+	for _, c := range []string{CompBacklog, CompSynRetry, CompProcessing, CompNetwork, CompConnect, CompLag, CompTransfer} {
+		if v := s.Attribution[c].Share; v > share {
+			top, share = c, v
+		}
+	}
+	if s.Server.App.Count > 0 {
+		out += fmt.Sprintf("; app p99 %s", fmtMs(s.Server.App.P99))
+	} else {
+		out += "; the server reported no processing time"
+	}
+	if top != "" {
+		what := map[string]string{
+			CompBacklog: "backlog wait", CompSynRetry: "SYN retries", CompProcessing: "processing",
+			CompNetwork: "network and proxy", CompConnect: "connection setup", CompLag: "generator lag", CompTransfer: "transfer",
+		}[top]
+		if top == CompBacklog && s.Estimated*2 > s.Requests {
+			what = "estimated backlog wait"
+		}
+		out += fmt.Sprintf("; %s explains %.0f %% of client time", what, share*100)
+	}
+	return out
+}
+
+// SortedOutcomes returns outcome names by descending count.
+func (s *Summary) SortedOutcomes() []string {
+	names := make([]string, 0, len(s.Outcomes))
+	for n := range s.Outcomes {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if s.Outcomes[names[i]] != s.Outcomes[names[j]] {
+			return s.Outcomes[names[i]] > s.Outcomes[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names
+}
+
+func round3(v float64) float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0
+	}
+	return math.Round(v*1000) / 1000
+}
+
+// fmtMs renders milliseconds for humans: 0.42ms, 123.4ms, 9.81s.
+func fmtMs(ms float64) string {
+	switch {
+	case ms == 0:
+		return "0"
+	case ms < 1:
+		return fmt.Sprintf("%.2fms", ms)
+	case ms < 1000:
+		return fmt.Sprintf("%.1fms", ms)
+	default:
+		return fmt.Sprintf("%.2fs", ms/1000)
+	}
+}

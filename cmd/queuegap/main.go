@@ -1,0 +1,111 @@
+// Command queuegap is an open-loop HTTP load generator that shows where
+// client latency goes behind a proxy and a prefork app server: kernel
+// backlog wait, SYN retries, processing, and the rest.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, documented in README and --help.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // the run could not be carried out (e.g. the results file could not be written)
+	exitUsage       = 2 // bad flags, URL, profile or input file
+	exitCheckFailed = 3 // a --fail-if check failed
+	exitInterrupted = 130
+)
+
+// usageError marks errors caused by the user's input: exit 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
+
+// exitError carries a specific exit code after output was already printed.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
+
+var version = "0.1.0-dev"
+
+const exitCodesHelp = `Exit codes:
+  0    the run completed (whatever the target answered)
+  1    the run could not be carried out (e.g. an output file could not be written)
+  2    bad flags, URL, profile or input file
+  3    a --fail-if check failed
+  130  interrupted (Ctrl-C); the summary and results so far are still written`
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "queuegap",
+		Short: "Find where client latency goes: backlog, SYN retries, processing",
+		Long: `queuegap answers "clients say 10 s, our app logs say 2 s — where did the other 8 s go?"
+
+It is an open-loop load generator (latency from the intended send time, so a
+slow target cannot hide its own slowness) that times connect, TTFB and total
+per request, reads the timing your servers report (X-Request-Start,
+Server-Timing, X-Runtime, …) and attributes each request's time to SYN
+retries, backlog wait, processing and the rest.
+
+Start with:
+  queuegap demo                      # an embedded prefork target and a burst: the gap, in 10 s
+  queuegap run --burst 40 URL        # 40 requests at once
+  queuegap run --rate 200 --duration 30s --out results.jsonl URL
+
+` + exitCodesHelp,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd())
+	return root
+}
+
+func main() {
+	os.Exit(execute(os.Args[1:]))
+}
+
+func execute(args []string) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		if ee.msg != "" {
+			fmt.Fprintln(os.Stderr, "queuegap:", ee.msg)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(os.Stderr, "queuegap:", err)
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognises cobra's own argument errors, which are plain.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "invalid argument", "flag needs"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}

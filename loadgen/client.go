@@ -1,0 +1,504 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ConnMode says how the client uses connections.
+type ConnMode int
+
+const (
+	// KeepAlive reuses up to Connections persistent connections.
+	KeepAlive ConnMode = iota
+	// NewConn opens one connection per request, as many partner automations
+	// do, and asks the server to close it (so the server holds TIME_WAIT).
+	NewConn
+)
+
+func (m ConnMode) String() string {
+	if m == NewConn {
+		return "new"
+	}
+	return "keepalive"
+}
+
+// ParseConnMode parses "keepalive" or "new".
+func ParseConnMode(s string) (ConnMode, error) {
+	switch strings.ToLower(s) {
+	case "keepalive", "keep-alive", "ka":
+		return KeepAlive, nil
+	case "new", "close":
+		return NewConn, nil
+	}
+	return 0, fmt.Errorf("connection mode %q: want keepalive or new", s)
+}
+
+// Request is what every scheduled request sends.
+type Request struct {
+	URL     string
+	Method  string      // GET when empty
+	Headers [][2]string // extra request headers, in order
+	Body    []byte
+}
+
+// ClientConfig configures a Client. Zero values pick the documented defaults.
+type ClientConfig struct {
+	Request
+	Mode           ConnMode
+	Connections    int           // keep-alive pool size; default 64
+	Timeout        time.Duration // whole attempt, from its start; default 30s
+	ConnectTimeout time.Duration // TCP connect; default 10s, long enough to see SYN retries
+	RunID          string        // prefix of X-Request-Id; empty disables the header
+	KeepHeaders    []string      // response headers to copy into each Record
+	MaxBodyBytes   int           // larger bodies are a protocol_error; default 64 MiB
+	InsecureTLS    bool          // skip certificate verification
+	UserAgent      string        // default "queuegap"
+}
+
+// Client sends requests over connections it manages itself, so each timing
+// belongs to exactly one request, and never retries: one scheduled request
+// is at most one attempt.
+type Client struct {
+	cfg       ClientConfig
+	host      string // host name or IP, without port
+	port      string
+	hostIsIP  bool
+	tlsConfig *tls.Config
+	prefix    []byte // request bytes up to the X-Request-Id value
+	suffix    []byte // the rest: remaining headers, blank line, body
+	skipBody  bool   // HEAD responses have no body
+	dialer    net.Dialer
+
+	idle   chan *conn    // idle keep-alive connections
+	tokens chan struct{} // one per connection that may exist
+
+	clockStart time.Time // set by the runner; phase offsets are relative to it
+
+	mu     sync.Mutex
+	active map[*conn]struct{} // every open connection, so Abort can end them
+	closed bool
+}
+
+const requestIDMarker = "\x01queuegap-request-id\x01"
+
+// NewClient validates cfg and prepares the request bytes once.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL %q: %w", cfg.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", cfg.URL)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("bad URL %q: no host", cfg.URL)
+	}
+	if cfg.Connections <= 0 {
+		cfg.Connections = 64
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	if cfg.ConnectTimeout > cfg.Timeout {
+		cfg.ConnectTimeout = cfg.Timeout
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 20
+	}
+	if cfg.Method == "" {
+		cfg.Method = fasthttp.MethodGet
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = "queuegap"
+	}
+	for _, m := range cfg.Method {
+		if m <= ' ' || m >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", m) {
+			return nil, fmt.Errorf("bad method %q", cfg.Method)
+		}
+	}
+	c := &Client{
+		cfg:    cfg,
+		host:   u.Hostname(),
+		port:   u.Port(),
+		active: make(map[*conn]struct{}),
+		dialer: net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1},
+	}
+	if c.port == "" {
+		c.port = "80"
+		if u.Scheme == "https" {
+			c.port = "443"
+		}
+	}
+	if p, err := strconv.Atoi(c.port); err != nil || p <= 0 || p > 65535 {
+		return nil, fmt.Errorf("bad URL %q: port %q", cfg.URL, c.port)
+	}
+	c.hostIsIP = net.ParseIP(c.host) != nil
+	if u.Scheme == "https" {
+		c.tlsConfig = &tls.Config{ServerName: c.host, InsecureSkipVerify: cfg.InsecureTLS, NextProtos: []string{"http/1.1"}}
+	}
+	if err := c.buildRequest(u); err != nil {
+		return nil, err
+	}
+	c.skipBody = strings.EqualFold(cfg.Method, fasthttp.MethodHead)
+	if cfg.Mode == KeepAlive {
+		c.idle = make(chan *conn, cfg.Connections)
+		c.tokens = make(chan struct{}, cfg.Connections)
+	}
+	return c, nil
+}
+
+// buildRequest renders the request once with fasthttp and splits it around
+// the X-Request-Id value, so each send is two copies and a number.
+func (c *Client) buildRequest(u *url.URL) error {
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.DisableNormalizing()
+	req.Header.SetMethod(c.cfg.Method)
+	req.SetRequestURI(u.RequestURI())
+	req.Header.SetHost(u.Host)
+	req.Header.SetUserAgent(c.cfg.UserAgent)
+	for _, h := range c.cfg.Headers {
+		if err := validHeader(h[0], h[1]); err != nil {
+			return err
+		}
+		switch strings.ToLower(h[0]) {
+		case "host":
+			req.Header.SetHost(h[1])
+		case "user-agent":
+			req.Header.SetUserAgent(h[1])
+		case "content-length", "transfer-encoding", "connection":
+			return fmt.Errorf("header %q is managed by queuegap", h[0])
+		default:
+			req.Header.Add(h[0], h[1])
+		}
+	}
+	if c.cfg.RunID != "" {
+		req.Header.Set("X-Request-Id", requestIDMarker)
+	}
+	if c.cfg.Mode == NewConn {
+		req.Header.SetConnectionClose()
+	}
+	if len(c.cfg.Body) > 0 || c.cfg.Method == fasthttp.MethodPost || c.cfg.Method == fasthttp.MethodPut || c.cfg.Method == fasthttp.MethodPatch {
+		req.SetBody(c.cfg.Body)
+	}
+	var buf bytes.Buffer
+	bw := bufio.NewWriter(&buf)
+	if err := req.Write(bw); err != nil {
+		return fmt.Errorf("rendering request: %w", err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("rendering request: %w", err)
+	}
+	raw := buf.Bytes()
+	if c.cfg.RunID == "" {
+		c.prefix = raw
+		return nil
+	}
+	i := bytes.Index(raw, []byte(requestIDMarker))
+	if i < 0 {
+		return errors.New("rendering request: X-Request-Id was dropped")
+	}
+	c.prefix = append([]byte(nil), raw[:i]...)
+	c.suffix = append([]byte(nil), raw[i+len(requestIDMarker):]...)
+	return nil
+}
+
+func validHeader(name, value string) error {
+	if name == "" {
+		return errors.New("empty header name")
+	}
+	for _, r := range name {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", r) {
+			return fmt.Errorf("header name %q has a character HTTP does not allow", name)
+		}
+	}
+	if strings.ContainsAny(value, "\r\n\x00") {
+		return fmt.Errorf("header %q: value must not contain CR, LF or NUL", name)
+	}
+	return nil
+}
+
+// ParseHeader parses "Name: value" as given to -H.
+func ParseHeader(s string) ([2]string, error) {
+	name, value, ok := strings.Cut(s, ":")
+	if !ok {
+		return [2]string{}, fmt.Errorf("header %q: want \"Name: value\"", s)
+	}
+	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
+	if err := validHeader(name, value); err != nil {
+		return [2]string{}, err
+	}
+	return [2]string{name, value}, nil
+}
+
+// conn is one client connection with its buffers and a reusable response.
+type conn struct {
+	nc      net.Conn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	resp    fasthttp.Response
+	bytesIn int
+	scratch [20]byte
+}
+
+func (cn *conn) Read(p []byte) (int, error) {
+	n, err := cn.nc.Read(p)
+	cn.bytesIn += n
+	return n, err
+}
+
+func (c *Client) since() time.Duration { return time.Since(c.clockStart) }
+
+// setClock fixes the origin of every phase offset.
+func (c *Client) setClock(t time.Time) { c.clockStart = t }
+
+// Do performs one attempt of the request and fills rec's phases, status and
+// error class. It never retries.
+func (c *Client) Do(ctx context.Context, rec *Record) {
+	cn, err := c.acquire(ctx, rec)
+	if err != nil {
+		rec.Done = c.since()
+		if rec.Start == 0 {
+			rec.Start = rec.Done
+		}
+		rec.Error = classifyDialError(err)
+		if ctx.Err() != nil {
+			rec.Error = ErrCanceled
+		}
+		rec.ErrorText = err.Error()
+		return
+	}
+	reuse := c.exchange(ctx, cn, rec)
+	c.release(cn, reuse)
+}
+
+// acquire returns a connection: an idle pooled one, or a new dial. It sets
+// rec.Start once a connection is in hand or its dial begins.
+func (c *Client) acquire(ctx context.Context, rec *Record) (*conn, error) {
+	if c.cfg.Mode == KeepAlive {
+		select {
+		case cn := <-c.idle:
+			rec.Start = c.since()
+			return cn, nil
+		default:
+		}
+		select {
+		case cn := <-c.idle:
+			rec.Start = c.since()
+			return cn, nil
+		case c.tokens <- struct{}{}:
+		default:
+			rec.WaitedConn = true
+			select {
+			case cn := <-c.idle:
+				rec.Start = c.since()
+				return cn, nil
+			case c.tokens <- struct{}{}:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	cn, err := c.dial(ctx, rec)
+	if err != nil && c.cfg.Mode == KeepAlive {
+		<-c.tokens
+	}
+	return cn, err
+}
+
+func (c *Client) dial(ctx context.Context, rec *Record) (*conn, error) {
+	rec.Start = c.since()
+	rec.DialStart = rec.Start
+	rec.NewConn = true
+	deadline := c.clockStart.Add(rec.Start + c.cfg.Timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	ip := c.host
+	if !c.hostIsIP {
+		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, c.host)
+		if err != nil {
+			return nil, err
+		}
+		if len(addrs) == 0 {
+			return nil, &net.DNSError{Err: "no addresses", Name: c.host}
+		}
+		ip = pickAddr(addrs)
+		rec.DNSDone = c.since()
+	}
+	nc, err := c.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ip, c.port))
+	if err != nil {
+		return nil, err
+	}
+	rec.ConnectDone = c.since()
+	rec.SynRetrans = synRetransmits(nc)
+	if c.tlsConfig != nil {
+		tc := tls.Client(nc, c.tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("tls handshake: %w", &tlsError{err})
+		}
+		rec.TLSDone = c.since()
+		nc = tc
+	}
+	cn := &conn{nc: nc}
+	cn.br = bufio.NewReaderSize(cn, 16<<10)
+	cn.bw = bufio.NewWriterSize(nc, 4<<10)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		nc.Close()
+		return nil, context.Canceled
+	}
+	c.active[cn] = struct{}{}
+	c.mu.Unlock()
+	return cn, nil
+}
+
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }
+
+func pickAddr(addrs []net.IPAddr) string {
+	for _, a := range addrs {
+		if a.IP.To4() != nil {
+			return a.IP.String()
+		}
+	}
+	return addrs[0].IP.String()
+}
+
+// exchange writes the request and reads the response. It reports whether
+// the connection may be reused.
+func (c *Client) exchange(ctx context.Context, cn *conn, rec *Record) bool {
+	if err := cn.nc.SetDeadline(c.clockStart.Add(rec.Start + c.cfg.Timeout)); err != nil {
+		c.fail(ctx, rec, err, false)
+		return false
+	}
+	cn.bytesIn = 0
+	n, err := c.writeRequest(cn, rec.Seq)
+	rec.BytesOut = n
+	if err != nil {
+		c.fail(ctx, rec, err, false)
+		return false
+	}
+	rec.Written = c.since()
+	// Peek blocks until the first response byte arrives: that is TTFB.
+	if _, err := cn.br.Peek(1); err != nil {
+		c.fail(ctx, rec, err, false)
+		return false
+	}
+	rec.FirstByte = c.since()
+	resp := &cn.resp
+	resp.Reset()
+	resp.SkipBody = c.skipBody
+	err = resp.ReadLimitBody(cn.br, c.cfg.MaxBodyBytes)
+	rec.BytesIn = cn.bytesIn - cn.br.Buffered()
+	if err != nil {
+		c.fail(ctx, rec, err, true)
+		return false
+	}
+	rec.Done = c.since()
+	rec.Status = resp.StatusCode()
+	for _, name := range c.cfg.KeepHeaders {
+		for _, v := range resp.Header.PeekAll(name) {
+			rec.keepHeader(name, v)
+		}
+	}
+	return c.cfg.Mode == KeepAlive && !resp.ConnectionClose()
+}
+
+func (c *Client) fail(ctx context.Context, rec *Record, err error, gotByte bool) {
+	rec.Done = c.since()
+	rec.Error = classifyExchangeError(err, gotByte)
+	if ctx.Err() != nil {
+		rec.Error = ErrCanceled
+	}
+	rec.ErrorText = err.Error()
+}
+
+func (c *Client) writeRequest(cn *conn, seq uint64) (int, error) {
+	bw := cn.bw
+	n := len(c.prefix)
+	bw.Write(c.prefix)
+	if c.cfg.RunID != "" {
+		bw.WriteString(c.cfg.RunID)
+		bw.WriteByte('-')
+		id := strconv.AppendUint(cn.scratch[:0], seq, 10)
+		bw.Write(id)
+		bw.Write(c.suffix)
+		n += len(c.cfg.RunID) + 1 + len(id) + len(c.suffix)
+	}
+	return n, bw.Flush()
+}
+
+// release returns a reusable connection to the pool or closes it.
+func (c *Client) release(cn *conn, reuse bool) {
+	if reuse && cn.br.Buffered() == 0 {
+		c.idle <- cn
+		return
+	}
+	c.closeConn(cn, !reuse)
+	if c.cfg.Mode == KeepAlive {
+		<-c.tokens
+	}
+}
+
+func (c *Client) closeConn(cn *conn, serverCloses bool) {
+	c.mu.Lock()
+	delete(c.active, cn)
+	c.mu.Unlock()
+	if serverCloses && cn.resp.ConnectionClose() {
+		// Let the server close first so TIME_WAIT lands on its side: wait
+		// briefly for its FIN before closing ours, off the request's path.
+		go func() {
+			cn.nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			var b [1]byte
+			cn.nc.Read(b[:])
+			cn.nc.Close()
+		}()
+		return
+	}
+	cn.nc.Close()
+}
+
+// Abort ends every open connection at once; in-flight requests fail and
+// are classified as canceled when their context is done.
+func (c *Client) Abort() {
+	c.mu.Lock()
+	c.closed = true
+	for cn := range c.active {
+		cn.nc.SetDeadline(time.Unix(1, 0))
+	}
+	c.mu.Unlock()
+}
+
+// Close closes idle connections. Call it after the run.
+func (c *Client) Close() {
+	c.mu.Lock()
+	c.closed = true
+	for cn := range c.active {
+		cn.nc.Close()
+	}
+	c.active = map[*conn]struct{}{}
+	c.mu.Unlock()
+}
+
+var _ io.Reader = (*conn)(nil)

@@ -1,0 +1,14 @@
+// Package loadgen turns a schedule of intended send times into HTTP requests
+// and reports one Record per request.
+//
+// It owns the open-loop part of queuegap: arrival models (Stage, Schedule),
+// a precise dispatcher that never lets a slow target slow the schedule down,
+// and an HTTP/1.1 client that manages its own connections so every timing
+// belongs to exactly one request. Latency is measured from each request's
+// intended send time (coordinated-omission safe); the lag between intended
+// and actual start is recorded on its own.
+//
+// loadgen knows nothing about reports or server timing headers: finished
+// Records go to a Sink, and package analyze gives them meaning. Data flows one
+// way: schedule → dispatch → client → Record → Sink.
+package loadgen

@@ -1,0 +1,245 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrorClass is a stable, documented code for why a request produced no
+// HTTP response. Its String form appears in results files and reports, so
+// existing names must never change.
+type ErrorClass uint8
+
+const (
+	ErrNone           ErrorClass = iota
+	ErrRefused                   // ECONNREFUSED: nothing listens on the port
+	ErrConnectTimeout            // connect did not finish in time: SYNs unanswered, accept queue full
+	ErrPortsExhausted            // EADDRNOTAVAIL: the client ran out of ephemeral ports
+	ErrUnreachable               // network or host unreachable
+	ErrDNS                       // the host name did not resolve
+	ErrTLS                       // the TLS handshake failed
+	ErrConnect                   // any other connect failure
+	ErrTimeout                   // connected, but the response did not complete in time
+	ErrReset                     // ECONNRESET or EPIPE: the server reset the connection
+	ErrClosed                    // the server closed the connection before sending a byte
+	ErrProtocol                  // the response was not valid HTTP/1.x or was cut short
+	ErrCanceled                  // the run was interrupted while the request was in flight
+	ErrOther                     // anything else; the record's error text says what
+	numErrorClasses
+)
+
+var errorClassNames = [numErrorClasses]string{
+	ErrNone:           "",
+	ErrRefused:        "refused",
+	ErrConnectTimeout: "connect_timeout",
+	ErrPortsExhausted: "ports_exhausted",
+	ErrUnreachable:    "unreachable",
+	ErrDNS:            "dns_error",
+	ErrTLS:            "tls_error",
+	ErrConnect:        "connect_error",
+	ErrTimeout:        "timeout",
+	ErrReset:          "reset",
+	ErrClosed:         "closed",
+	ErrProtocol:       "protocol_error",
+	ErrCanceled:       "canceled",
+	ErrOther:          "error",
+}
+
+func (c ErrorClass) String() string {
+	if c < numErrorClasses {
+		return errorClassNames[c]
+	}
+	return "error"
+}
+
+// DuringConnect says whether the class ends an attempt before a connection
+// was established (nothing was sent).
+func (c ErrorClass) DuringConnect() bool {
+	switch c {
+	case ErrRefused, ErrConnectTimeout, ErrPortsExhausted, ErrUnreachable, ErrDNS, ErrTLS, ErrConnect:
+		return true
+	}
+	return false
+}
+
+// ErrorClasses lists every client-side error class, for documentation.
+func ErrorClasses() []ErrorClass {
+	out := make([]ErrorClass, 0, numErrorClasses-1)
+	for c := ErrRefused; c < numErrorClasses; c++ {
+		out = append(out, c)
+	}
+	return out
+}
+
+// ParseErrorClass is the inverse of String.
+func ParseErrorClass(s string) (ErrorClass, bool) {
+	for i, n := range errorClassNames {
+		if n == s {
+			return ErrorClass(i), true
+		}
+	}
+	return ErrOther, false
+}
+
+// Header is one response header value a Record was asked to keep.
+type Header struct {
+	Name  string // canonical name as configured
+	Value []byte
+}
+
+// Record is everything the client measured about one scheduled request.
+//
+// Times are offsets from the run's start on Go's monotonic clock; a zero
+// phase offset means the phase was not reached (every reached phase happens
+// strictly after the run starts). Intended is the scheduled send time, and
+// latency is measured from it.
+type Record struct {
+	Seq      uint64        // 1-based position in the schedule; part of X-Request-Id
+	Intended time.Duration // when the schedule wanted the request sent
+	Start    time.Duration // when the client began: in-flight slot taken and connection in hand or dial started
+
+	DNSDone     time.Duration // name resolved (new connections to a host name only)
+	ConnectDone time.Duration // TCP connect finished (new connections only)
+	TLSDone     time.Duration // TLS handshake finished (https, new connections only)
+	Written     time.Duration // request fully written
+	FirstByte   time.Duration // first response byte read
+	Done        time.Duration // response fully read, or the error surfaced
+
+	DialStart    time.Duration // when the dial began (new connections only)
+	NewConn      bool          // a connection was dialled for this request
+	WaitedSlot   bool          // waited for an in-flight slot (--max-inflight): generator lag
+	WaitedConn   bool          // waited for a free pooled connection (--connections)
+	SynRetrans   uint8         // SYN retransmits seen on the new connection (TCP_INFO)
+	Status       int           // HTTP status, 0 without a response
+	BytesOut     int           // request bytes written
+	BytesIn      int           // response bytes read (headers and body)
+	Error        ErrorClass    // ErrNone when a response arrived
+	ErrorText    string        // the underlying error, for humans
+	Headers      []Header      // response headers the client was asked to keep
+	headerBuffer []byte
+}
+
+// Lag is how late the request started relative to its intended time.
+func (r *Record) Lag() time.Duration { return nonNeg(r.Start - r.Intended) }
+
+// Total is the client-observed latency from the intended send time.
+func (r *Record) Total() time.Duration { return nonNeg(r.Done - r.Intended) }
+
+// TTFB is the time from the intended send time to the first response byte,
+// or 0 if none arrived.
+func (r *Record) TTFB() time.Duration {
+	if r.FirstByte == 0 {
+		return 0
+	}
+	return nonNeg(r.FirstByte - r.Intended)
+}
+
+// Connect is the TCP connect time of a new connection, 0 otherwise.
+func (r *Record) Connect() time.Duration {
+	if !r.NewConn || r.ConnectDone == 0 {
+		return 0
+	}
+	from := r.DialStart
+	if r.DNSDone != 0 {
+		from = r.DNSDone
+	}
+	return nonNeg(r.ConnectDone - from)
+}
+
+// Header returns the first kept value of the named header (as configured).
+func (r *Record) Header(name string) []byte {
+	for _, h := range r.Headers {
+		if h.Name == name {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+func (r *Record) reset() {
+	buf := r.headerBuffer[:0]
+	hs := r.Headers[:0]
+	*r = Record{headerBuffer: buf, Headers: hs}
+}
+
+// keepHeader copies value into the record's own buffer. Earlier values keep
+// pointing at the old backing array if the buffer grows, which stays valid.
+func (r *Record) keepHeader(name string, value []byte) {
+	start := len(r.headerBuffer)
+	r.headerBuffer = append(r.headerBuffer, value...)
+	r.Headers = append(r.Headers, Header{Name: name, Value: r.headerBuffer[start:len(r.headerBuffer):len(r.headerBuffer)]})
+}
+
+func nonNeg(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// classifyDialError maps a dial failure to its class.
+func classifyDialError(err error) ErrorClass {
+	var dnsErr *net.DNSError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ErrCanceled
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ErrRefused
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return ErrPortsExhausted
+	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
+		return ErrUnreachable
+	case errors.As(err, &dnsErr):
+		return ErrDNS
+	case isTimeout(err):
+		return ErrConnectTimeout
+	case errors.Is(err, syscall.ECONNRESET):
+		return ErrReset
+	}
+	return ErrConnect
+}
+
+// classifyExchangeError maps a failure after connect to its class.
+// gotByte says whether any response byte had arrived.
+func classifyExchangeError(err error, gotByte bool) ErrorClass {
+	var tlsRecord tls.RecordHeaderError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return ErrCanceled
+	case isTimeout(err):
+		return ErrTimeout
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
+		return ErrReset
+	case errors.As(err, &tlsRecord):
+		return ErrTLS
+	case !gotByte && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		return ErrClosed
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return ErrProtocol
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return ErrOther
+	}
+	// Anything fasthttp's parser returns that is not an I/O error is a
+	// malformed response.
+	return ErrProtocol
+}
+
+// isTimeout covers net.Error timeouts, deadline errors, and
+// fasthttp.ErrTimeout, which is not a net.Error.
+func isTimeout(err error) bool {
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}

@@ -1,0 +1,484 @@
+package loadgen
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A Stage is one segment of a run's schedule. It yields the intended send
+// offsets of its requests relative to its own start, in non-decreasing order.
+type Stage interface {
+	// Length is how long the stage lasts; the next stage starts after it.
+	Length() time.Duration
+	// Planned is how many requests the stage will schedule (-1 if only
+	// known statistically, as for Poisson arrivals).
+	Planned() int64
+	// String describes the stage in the syntax ParseStage accepts.
+	String() string
+	// iterator returns a fresh generator of (offset, count) events.
+	iterator() eventIter
+}
+
+// eventIter yields the next event: an offset from the stage start and how
+// many requests are due at that instant. ok is false when the stage is done.
+type eventIter interface {
+	next() (at time.Duration, n int, ok bool)
+}
+
+// Constant sends Rate requests per second, evenly spaced, for Duration.
+type Constant struct {
+	Rate     float64
+	Duration time.Duration
+}
+
+func (c Constant) Length() time.Duration { return c.Duration }
+func (c Constant) Planned() int64 {
+	return int64(math.Ceil(c.Rate * c.Duration.Seconds()))
+}
+func (c Constant) String() string {
+	return fmt.Sprintf("rate:%s:%s", fmtRate(c.Rate), c.Duration)
+}
+func (c Constant) iterator() eventIter {
+	return &constantIter{interval: float64(time.Second) / c.Rate, end: c.Duration}
+}
+
+type constantIter struct {
+	i        int64
+	interval float64
+	end      time.Duration
+}
+
+func (it *constantIter) next() (time.Duration, int, bool) {
+	// Computed from the index, not accumulated, so rounding never drifts.
+	at := time.Duration(float64(it.i) * it.interval)
+	if at >= it.end {
+		return 0, 0, false
+	}
+	it.i++
+	return at, 1, true
+}
+
+// Poisson sends requests with exponentially distributed gaps averaging Rate
+// per second, for Duration: the arrival pattern of many independent clients.
+type Poisson struct {
+	Rate     float64
+	Duration time.Duration
+	Seed     uint64 // 0 picks a random seed
+}
+
+func (p Poisson) Length() time.Duration { return p.Duration }
+func (p Poisson) Planned() int64        { return -1 }
+func (p Poisson) String() string {
+	return fmt.Sprintf("poisson:%s:%s", fmtRate(p.Rate), p.Duration)
+}
+func (p Poisson) iterator() eventIter {
+	seed := p.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	return &poissonIter{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), rate: p.Rate, end: p.Duration}
+}
+
+type poissonIter struct {
+	rng  *rand.Rand
+	rate float64
+	t    float64 // seconds
+	end  time.Duration
+}
+
+func (it *poissonIter) next() (time.Duration, int, bool) {
+	it.t += it.rng.ExpFloat64() / it.rate
+	at := time.Duration(it.t * float64(time.Second))
+	if at >= it.end {
+		return 0, 0, false
+	}
+	return at, 1, true
+}
+
+// Burst fires Size requests at the same instant, Count times, Every apart:
+// the pattern of partner automations that wake up on a timer.
+type Burst struct {
+	Size  int
+	Every time.Duration
+	Count int
+}
+
+func (b Burst) Length() time.Duration { return time.Duration(b.Count) * b.Every }
+func (b Burst) Planned() int64        { return int64(b.Size) * int64(b.Count) }
+func (b Burst) String() string {
+	return fmt.Sprintf("burst:%d:%s:%d", b.Size, b.Every, b.Count)
+}
+func (b Burst) iterator() eventIter { return &burstIter{b: b} }
+
+type burstIter struct {
+	b Burst
+	i int
+}
+
+func (it *burstIter) next() (time.Duration, int, bool) {
+	if it.i >= it.b.Count {
+		return 0, 0, false
+	}
+	at := time.Duration(it.i) * it.b.Every
+	it.i++
+	return at, it.b.Size, true
+}
+
+// Ramp changes the rate linearly from From to To requests per second over
+// Duration.
+type Ramp struct {
+	From, To float64
+	Duration time.Duration
+}
+
+func (r Ramp) Length() time.Duration { return r.Duration }
+func (r Ramp) Planned() int64 {
+	return int64(math.Ceil((r.From + r.To) / 2 * r.Duration.Seconds()))
+}
+func (r Ramp) String() string {
+	return fmt.Sprintf("ramp:%s:%s:%s", fmtRate(r.From), fmtRate(r.To), r.Duration)
+}
+func (r Ramp) iterator() eventIter { return &rampIter{r: r} }
+
+type rampIter struct {
+	r Ramp
+	k int64
+}
+
+// next solves cumulative(t) = k for t, where cumulative is the integral of
+// the linear rate: r1·t + (r2−r1)·t²/(2D).
+func (it *rampIter) next() (time.Duration, int, bool) {
+	r1, r2, d := it.r.From, it.r.To, it.r.Duration.Seconds()
+	k := float64(it.k)
+	var t float64
+	a := (r2 - r1) / (2 * d)
+	if math.Abs(a) < 1e-12 {
+		if r1 <= 0 {
+			return 0, 0, false
+		}
+		t = k / r1
+	} else {
+		disc := r1*r1 + 4*a*k
+		if disc < 0 {
+			return 0, 0, false
+		}
+		t = (-r1 + math.Sqrt(disc)) / (2 * a)
+	}
+	at := time.Duration(t * float64(time.Second))
+	if t < 0 || at >= it.r.Duration {
+		return 0, 0, false
+	}
+	it.k++
+	return at, 1, true
+}
+
+// Steps holds each rate in Rates for StepDuration, one after another.
+type Steps struct {
+	Rates        []float64
+	StepDuration time.Duration
+}
+
+func (s Steps) Length() time.Duration { return time.Duration(len(s.Rates)) * s.StepDuration }
+func (s Steps) Planned() int64 {
+	var n int64
+	for _, r := range s.Rates {
+		n += Constant{Rate: r, Duration: s.StepDuration}.Planned()
+	}
+	return n
+}
+func (s Steps) String() string {
+	parts := make([]string, len(s.Rates))
+	for i, r := range s.Rates {
+		parts[i] = fmtRate(r)
+	}
+	return fmt.Sprintf("steps:%s:%s", strings.Join(parts, ","), s.StepDuration)
+}
+func (s Steps) iterator() eventIter {
+	stages := make([]Stage, len(s.Rates))
+	for i, r := range s.Rates {
+		stages[i] = Constant{Rate: r, Duration: s.StepDuration}
+	}
+	return Schedule(stages).iterator()
+}
+
+// A Schedule runs its stages one after another.
+type Schedule []Stage
+
+// Length is the total length of the schedule.
+func (s Schedule) Length() time.Duration {
+	var d time.Duration
+	for _, st := range s {
+		d += st.Length()
+	}
+	return d
+}
+
+// Planned is the number of requests the schedule will send, or -1 when a
+// stage's count is only known statistically.
+func (s Schedule) Planned() int64 {
+	var n int64
+	for _, st := range s {
+		p := st.Planned()
+		if p < 0 {
+			return -1
+		}
+		n += p
+	}
+	return n
+}
+
+// PlannedBy estimates how many requests are due by offset at (from the start
+// of the schedule); used for progress reporting only.
+func (s Schedule) PlannedBy(at time.Duration) int64 {
+	var n int64
+	var base time.Duration
+	for _, st := range s {
+		l := st.Length()
+		if at >= base+l {
+			n += plannedEstimate(st)
+			base += l
+			continue
+		}
+		it := st.iterator()
+		for {
+			off, k, ok := it.next()
+			if !ok || base+off > at {
+				break
+			}
+			n += int64(k)
+		}
+		break
+	}
+	return n
+}
+
+func plannedEstimate(st Stage) int64 {
+	if p := st.Planned(); p >= 0 {
+		return p
+	}
+	if p, ok := st.(Poisson); ok {
+		return int64(p.Rate * p.Duration.Seconds())
+	}
+	return 0
+}
+
+func (s Schedule) String() string {
+	parts := make([]string, len(s))
+	for i, st := range s {
+		parts[i] = st.String()
+	}
+	return strings.Join(parts, " ")
+}
+
+func (s Schedule) iterator() eventIter { return &scheduleIter{stages: s} }
+
+type scheduleIter struct {
+	stages []Stage
+	i      int
+	base   time.Duration
+	cur    eventIter
+}
+
+func (it *scheduleIter) next() (time.Duration, int, bool) {
+	for it.i < len(it.stages) {
+		if it.cur == nil {
+			it.cur = it.stages[it.i].iterator()
+		}
+		if at, n, ok := it.cur.next(); ok {
+			return it.base + at, n, true
+		}
+		it.base += it.stages[it.i].Length()
+		it.i++
+		it.cur = nil
+	}
+	return 0, 0, false
+}
+
+// Validate reports the first problem with the schedule's stages.
+func (s Schedule) Validate() error {
+	if len(s) == 0 {
+		return fmt.Errorf("schedule is empty: give a rate, a burst, a ramp or a stage")
+	}
+	for i, st := range s {
+		if err := validateStage(st); err != nil {
+			return fmt.Errorf("stage %d (%s): %w", i+1, st, err)
+		}
+	}
+	return nil
+}
+
+// maxRate is far above what one generator can send; above it a typo is likelier.
+const maxRate = 1e6
+
+func validateRate(r float64, what string) error {
+	if math.IsNaN(r) || math.IsInf(r, 0) || r < 0 || r > maxRate {
+		return fmt.Errorf("%s %v must be between 0 and %g requests/s", what, r, float64(maxRate))
+	}
+	return nil
+}
+
+func validateStage(st Stage) error {
+	switch s := st.(type) {
+	case Constant:
+		if s.Rate <= 0 {
+			return fmt.Errorf("rate must be > 0")
+		}
+		if err := validateRate(s.Rate, "rate"); err != nil {
+			return err
+		}
+		if s.Duration <= 0 {
+			return fmt.Errorf("duration must be > 0")
+		}
+	case Poisson:
+		if s.Rate <= 0 {
+			return fmt.Errorf("rate must be > 0")
+		}
+		if err := validateRate(s.Rate, "rate"); err != nil {
+			return err
+		}
+		if s.Duration <= 0 {
+			return fmt.Errorf("duration must be > 0")
+		}
+	case Burst:
+		if s.Size <= 0 || s.Size > 1_000_000 {
+			return fmt.Errorf("burst size must be between 1 and 1000000")
+		}
+		if s.Count <= 0 {
+			return fmt.Errorf("number of bursts must be > 0")
+		}
+		if s.Every <= 0 {
+			return fmt.Errorf("interval between bursts must be > 0")
+		}
+	case Ramp:
+		if err := validateRate(s.From, "start rate"); err != nil {
+			return err
+		}
+		if err := validateRate(s.To, "end rate"); err != nil {
+			return err
+		}
+		if s.From == 0 && s.To == 0 {
+			return fmt.Errorf("a ramp from 0 to 0 sends nothing")
+		}
+		if s.Duration <= 0 {
+			return fmt.Errorf("duration must be > 0")
+		}
+	case Steps:
+		if len(s.Rates) == 0 {
+			return fmt.Errorf("steps need at least one rate")
+		}
+		for _, r := range s.Rates {
+			if r <= 0 {
+				return fmt.Errorf("every step rate must be > 0")
+			}
+			if err := validateRate(r, "step rate"); err != nil {
+				return err
+			}
+		}
+		if s.StepDuration <= 0 {
+			return fmt.Errorf("step duration must be > 0")
+		}
+	default:
+		return fmt.Errorf("unknown stage type %T", st)
+	}
+	return nil
+}
+
+// StageSyntax documents what ParseStage accepts; shown in --help.
+const StageSyntax = `rate:R:D           constant R req/s for D           (rate:200:30s)
+poisson:R:D        Poisson arrivals averaging R/s   (poisson:200:30s)
+burst:K:T:N        K at once, every T, N times      (burst:40:5s:3)
+ramp:R1:R2:D       linear from R1 to R2 req/s over D (ramp:10:500:1m)
+steps:R1,R2,..:D   each rate held for D             (steps:100,200,400:20s)`
+
+// ParseStage parses one stage in the syntax of StageSyntax.
+func ParseStage(s string) (Stage, error) {
+	parts := strings.Split(strings.TrimSpace(s), ":")
+	kind := strings.ToLower(parts[0])
+	args := parts[1:]
+	want := map[string]int{"rate": 2, "poisson": 2, "burst": 3, "ramp": 3, "steps": 2}
+	n, known := want[kind]
+	if !known {
+		return nil, fmt.Errorf("stage %q: unknown kind %q (want rate, poisson, burst, ramp or steps)", s, kind)
+	}
+	if len(args) != n {
+		return nil, fmt.Errorf("stage %q: %s takes %d fields separated by ':'", s, kind, n)
+	}
+	var st Stage
+	var err error
+	switch kind {
+	case "rate", "poisson":
+		var r float64
+		var d time.Duration
+		if r, err = parseRate(args[0]); err == nil {
+			d, err = parseDuration(args[1])
+		}
+		if kind == "rate" {
+			st = Constant{Rate: r, Duration: d}
+		} else {
+			st = Poisson{Rate: r, Duration: d}
+		}
+	case "burst":
+		var k, count int
+		var every time.Duration
+		if k, err = strconv.Atoi(args[0]); err != nil {
+			err = fmt.Errorf("burst size %q is not a whole number", args[0])
+		} else if every, err = parseDuration(args[1]); err == nil {
+			if count, err = strconv.Atoi(args[2]); err != nil {
+				err = fmt.Errorf("burst count %q is not a whole number", args[2])
+			}
+		}
+		st = Burst{Size: k, Every: every, Count: count}
+	case "ramp":
+		var r1, r2 float64
+		var d time.Duration
+		if r1, err = parseRate(args[0]); err == nil {
+			if r2, err = parseRate(args[1]); err == nil {
+				d, err = parseDuration(args[2])
+			}
+		}
+		st = Ramp{From: r1, To: r2, Duration: d}
+	case "steps":
+		var rates []float64
+		for _, f := range strings.Split(args[0], ",") {
+			var r float64
+			if r, err = parseRate(f); err != nil {
+				break
+			}
+			rates = append(rates, r)
+		}
+		var d time.Duration
+		if err == nil {
+			d, err = parseDuration(args[1])
+		}
+		st = Steps{Rates: rates, StepDuration: d}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stage %q: %w", s, err)
+	}
+	if err := validateStage(st); err != nil {
+		return nil, fmt.Errorf("stage %q: %w", s, err)
+	}
+	return st, nil
+}
+
+func parseRate(s string) (float64, error) {
+	r, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(r) || math.IsInf(r, 0) {
+		return 0, fmt.Errorf("rate %q is not a number", s)
+	}
+	return r, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("duration %q: want a number with a unit, like 500ms, 10s or 2m", s)
+	}
+	return d, nil
+}
+
+func fmtRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
