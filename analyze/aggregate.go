@@ -57,10 +57,10 @@ type Aggregator struct {
 	timeline    *Timeline
 
 	count, newConns, slotWaits, connWaits, synRetrans, estimated, clamped int64
-	withServerTiming, invalidHeaders                                     int64
-	totalSum                                                             time.Duration
-	firstIntended, lastStart, lastDone                                   time.Duration
-	bytesIn, bytesOut                                                    int64
+	withServerTiming, invalidHeaders                                      int64
+	totalSum                                                              time.Duration
+	firstIntended, lastStart, lastDone                                    time.Duration
+	bytesIn, bytesOut                                                     int64
 }
 
 // NewAggregator makes an empty Aggregator. runStart maps offsets to wall

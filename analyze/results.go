@@ -275,29 +275,29 @@ func appendString(b []byte, s string) []byte {
 
 // resultJSON mirrors AppendResultJSON for decoding.
 type resultJSON struct {
-	Kind       string   `json:"queuegap"`
-	Seq        uint64   `json:"seq"`
-	ID         string   `json:"id"`
-	Intended   float64  `json:"intended_ms"`
-	Start      float64  `json:"start_ms"`
-	Sent       float64  `json:"sent_ms"`
-	Written    float64  `json:"written_ms"`
-	FirstByte  float64  `json:"first_byte_ms"`
-	Done       float64  `json:"done_ms"`
-	Connect    float64  `json:"connect_ms"`
-	DNS        float64  `json:"dns_ms"`
-	TLS        float64  `json:"tls_ms"`
-	ServerWait float64  `json:"server_wait_ms"`
-	NewConn    bool     `json:"new_conn"`
-	WaitedSlot bool     `json:"waited_slot"`
-	WaitedConn bool     `json:"waited_conn"`
-	SynRetrans int      `json:"syn_retrans"`
-	Status     int      `json:"status"`
-	BytesIn    int      `json:"bytes_in"`
-	BytesOut   int      `json:"bytes_out"`
-	Error      string   `json:"error"`
-	ErrorText  string   `json:"error_text"`
-	Outcome    string   `json:"outcome"`
+	Kind       string  `json:"queuegap"`
+	Seq        uint64  `json:"seq"`
+	ID         string  `json:"id"`
+	Intended   float64 `json:"intended_ms"`
+	Start      float64 `json:"start_ms"`
+	Sent       float64 `json:"sent_ms"`
+	Written    float64 `json:"written_ms"`
+	FirstByte  float64 `json:"first_byte_ms"`
+	Done       float64 `json:"done_ms"`
+	Connect    float64 `json:"connect_ms"`
+	DNS        float64 `json:"dns_ms"`
+	TLS        float64 `json:"tls_ms"`
+	ServerWait float64 `json:"server_wait_ms"`
+	NewConn    bool    `json:"new_conn"`
+	WaitedSlot bool    `json:"waited_slot"`
+	WaitedConn bool    `json:"waited_conn"`
+	SynRetrans int     `json:"syn_retrans"`
+	Status     int     `json:"status"`
+	BytesIn    int     `json:"bytes_in"`
+	BytesOut   int     `json:"bytes_out"`
+	Error      string  `json:"error"`
+	ErrorText  string  `json:"error_text"`
+	Outcome    string  `json:"outcome"`
 	Server     *struct {
 		Invalid         int      `json:"invalid"`
 		Queue           *float64 `json:"queue_ms"`

@@ -129,5 +129,5 @@ func (t *Timeline) Rows() []TimelineRow {
 	return out
 }
 
-func usToMs(us int64) float64      { return float64(us) / 1000 }
+func usToMs(us int64) float64       { return float64(us) / 1000 }
 func durMs(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
