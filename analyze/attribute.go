@@ -28,6 +28,11 @@ const synRetrySignature = 900 * time.Millisecond
 // to the app was dropped by a full accept queue.
 const upstreamSynSignature = 500 * time.Millisecond
 
+// retransmitSignature: Linux's minimum retransmission timeout is 200 ms, so
+// a request that took at least that long to reach a server on the same
+// network was retransmitted.
+const retransmitSignature = 200 * time.Millisecond
+
 // TimingConfig says where server timing comes from.
 type TimingConfig struct {
 	QueueMetric string                 // Server-Timing metric for queue time [queue]
@@ -261,9 +266,20 @@ func (a *Analyzer) attribute(res *Result) {
 
 	wait := res.ServerWait
 	st := &res.Server
-	var upSyn, backlog, processing time.Duration
+	var upSyn, handshake, backlog, processing time.Duration
 	if st.HasUpstreamConnect && st.UpstreamConnect >= upstreamSynSignature {
 		upSyn = st.UpstreamConnect
+	}
+	var recv time.Duration // server receive time on the client's clock, as a run offset
+	if st.HasStart {
+		recv = st.Start.Add(-a.offsetOrZero()).Sub(a.runStart)
+		// A request that reached the server long after the client sent it
+		// on an established connection had its handshake's final ACK (and
+		// data) dropped by a full accept queue and retransmitted: the same
+		// overflow as a dropped SYN, seen a step later.
+		if gap := recv - res.Sent; gap >= retransmitSignature {
+			handshake = gap
+		}
 	}
 	if res.FirstByte != 0 {
 		switch {
@@ -286,7 +302,6 @@ func (a *Analyzer) attribute(res *Result) {
 			// Absolute receive time: everything from there to the first
 			// byte that is not processing was waiting.
 			processing = st.App
-			recv := st.Start.Add(-a.offsetOrZero()).Sub(a.runStart)
 			backlog = res.FirstByte - recv - st.App - upSyn
 		case st.HasApp:
 			processing = st.App
@@ -296,7 +311,7 @@ func (a *Analyzer) attribute(res *Result) {
 			}
 			backlog = residue - a.minNetResidue
 			at.Estimated = true
-		case res.Status != 0 && !st.HasQueue && !st.HasStart:
+		default:
 			// Nothing from the server: the fastest response of the run is
 			// the processing baseline; the rest of the wait is backlog.
 			if a.minWait < 0 || wait < a.minWait {
@@ -321,7 +336,7 @@ func (a *Analyzer) attribute(res *Result) {
 		left -= d
 		return d
 	}
-	p[iSynRetry] += fit(upSyn)
+	p[iSynRetry] += fit(upSyn + handshake)
 	p[iProcessing] = fit(processing)
 	p[iBacklog] = fit(backlog)
 	p[iNetwork] = left

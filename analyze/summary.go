@@ -219,7 +219,7 @@ func headline(s *Summary) string {
 		if top == CompBacklog && s.Estimated*2 > s.Requests {
 			what = "estimated backlog wait"
 		}
-		out += fmt.Sprintf("; %s explains %.0f %% of client time", what, share*100)
+		out += fmt.Sprintf("; %.0f %% of client time went to %s", share*100, what)
 	}
 	return out
 }

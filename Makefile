@@ -1,0 +1,57 @@
+# queuegap — the two commands a newcomer needs:
+#   make demo    build and run the zero-setup demo (embedded target + a burst)
+#   make check   everything CI runs: format, vet, race tests incl. end-to-end, short fuzz
+GO      ?= go
+BIN     := bin/queuegap
+PKGS    := ./...
+# The testbed's Debian packages (installed by `make testbed-deps` when missing).
+TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn
+FUZZTIME ?= 2s
+
+.PHONY: all build demo check fmt-check vet test testbed-deps fuzz-short bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/queuegap
+
+demo: build
+	./$(BIN) demo
+
+check: fmt-check vet testbed-deps test fuzz-short
+	@echo "make check: all green"
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+# QG_REQUIRE_TESTBED=1 turns a missing testbed package into a failure
+# instead of a skip, so CI cannot go green without the end-to-end tests.
+test:
+	QG_REQUIRE_TESTBED=1 $(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+testbed-deps:
+	@missing=""; for p in $(TESTBED_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages:$$missing — run: sudo apt-get install -y$$missing"; exit 1; fi; \
+		echo "installing testbed packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
+	fi
+
+# A short run of every fuzz target (the parsers of server timing headers).
+fuzz-short:
+	@for f in $$($(GO) test -list '^Fuzz' ./analyze/servertiming/ | grep '^Fuzz'); do \
+		echo "fuzz $$f ($(FUZZTIME))"; \
+		out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./analyze/servertiming/ 2>&1) || { echo "$$out"; exit 1; }; \
+	done
+
+bench:
+	bash bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,338 @@
+package loadgen
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// collect runs sched against url and returns every record, copied.
+func collect(t *testing.T, cfg ClientConfig, sched Schedule) ([]Record, Stats) {
+	t.Helper()
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var mu sync.Mutex
+	var recs []Record
+	r, err := NewRunner(Config{Schedule: sched, Client: c, Sink: SinkFunc(func(rec *Record) {
+		cp := *rec
+		cp.Headers = append([]Header(nil), rec.Headers...)
+		for i := range cp.Headers {
+			cp.Headers[i].Value = append([]byte(nil), cp.Headers[i].Value...)
+		}
+		mu.Lock()
+		recs = append(recs, cp)
+		mu.Unlock()
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := r.Run(context.Background())
+	return recs, st
+}
+
+// rawServer accepts connections and hands each to handle; it counts accepts.
+type rawServer struct {
+	ln      net.Listener
+	accepts atomic.Int64
+	wg      sync.WaitGroup
+}
+
+func newRawServer(t *testing.T, handle func(net.Conn)) *rawServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &rawServer{ln: ln}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.accepts.Add(1)
+			s.wg.Add(1)
+			go func() { defer s.wg.Done(); handle(c) }()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); s.wg.Wait() })
+	return s
+}
+
+func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/x" }
+
+func readRequest(c net.Conn) (*http.Request, error) {
+	return http.ReadRequest(bufio.NewReader(c))
+}
+
+func TestRefused(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	recs, _ := collect(t, ClientConfig{Request: Request{URL: "http://" + addr + "/"}, Mode: NewConn},
+		Schedule{Burst{Size: 3, Every: time.Millisecond, Count: 1}})
+	if len(recs) != 3 {
+		t.Fatalf("%d records, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if r.Error != ErrRefused {
+			t.Errorf("error class %q (%s), want refused", r.Error, r.ErrorText)
+		}
+		if r.Status != 0 || r.FirstByte != 0 {
+			t.Errorf("refused request has status %d / first byte %v", r.Status, r.FirstByte)
+		}
+	}
+}
+
+// A server that closes without answering gets exactly one connection per
+// request: no silent retries, in either connection mode.
+func TestNoRetriesWhenServerCloses(t *testing.T) {
+	for _, mode := range []ConnMode{NewConn, KeepAlive} {
+		t.Run(mode.String(), func(t *testing.T) {
+			srv := newRawServer(t, func(c net.Conn) {
+				readRequest(c)
+				c.Close()
+			})
+			const n = 8
+			recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: mode, Connections: 2},
+				Schedule{Constant{Rate: 200, Duration: n * 5 * time.Millisecond}})
+			if len(recs) != n {
+				t.Fatalf("%d records, want %d", len(recs), n)
+			}
+			for _, r := range recs {
+				if r.Error != ErrClosed {
+					t.Errorf("class %q (%s), want closed", r.Error, r.ErrorText)
+				}
+			}
+			if got := srv.accepts.Load(); got != n {
+				t.Fatalf("server accepted %d connections for %d requests: the client retried", got, n)
+			}
+		})
+	}
+}
+
+func TestErrorClasses(t *testing.T) {
+	tests := []struct {
+		name   string
+		handle func(net.Conn)
+		want   ErrorClass
+	}{
+		{"garbage response", func(c net.Conn) { readRequest(c); c.Write([]byte("HELLO WORLD\r\n\r\n")); c.Close() }, ErrProtocol},
+		{"truncated body", func(c net.Conn) {
+			readRequest(c)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"))
+			c.Close()
+		}, ErrProtocol},
+		{"reset", func(c net.Conn) {
+			readRequest(c)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		}, ErrReset},
+		{"hang", func(c net.Conn) { readRequest(c); time.Sleep(2 * time.Second); c.Close() }, ErrTimeout},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := newRawServer(t, tt.handle)
+			recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: NewConn, Timeout: 300 * time.Millisecond},
+				Schedule{Burst{Size: 1, Every: time.Millisecond, Count: 1}})
+			if len(recs) != 1 {
+				t.Fatalf("%d records", len(recs))
+			}
+			if recs[0].Error != tt.want {
+				t.Fatalf("class %q (%s), want %q", recs[0].Error, recs[0].ErrorText, tt.want)
+			}
+			if srv.accepts.Load() != 1 {
+				t.Fatalf("%d connections for one request", srv.accepts.Load())
+			}
+		})
+	}
+}
+
+func TestRequestAndHeaders(t *testing.T) {
+	var mu sync.Mutex
+	var ids []string
+	var conns atomic.Int64
+	srv := newRawServer(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				c.Close()
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			mu.Lock()
+			ids = append(ids, req.Header.Get("X-Request-Id"))
+			mu.Unlock()
+			if req.Header.Get("X-Custom") != "v 1" || req.Method != "POST" {
+				c.Write([]byte("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"))
+				continue
+			}
+			c.Write([]byte("HTTP/1.1 200 OK\r\nServer-Timing: app;dur=1\r\nServer-Timing: queue;dur=2\r\nContent-Length: 2\r\n\r\nok"))
+		}
+	})
+	recs, _ := collect(t, ClientConfig{
+		Request:     Request{URL: srv.url(), Method: "POST", Headers: [][2]string{{"X-Custom", "v 1"}}, Body: []byte("{}")},
+		Mode:        KeepAlive,
+		Connections: 1,
+		RunID:       "run7",
+		KeepHeaders: []string{"Server-Timing"},
+	}, Schedule{Constant{Rate: 100, Duration: 100 * time.Millisecond}})
+	if len(recs) != 10 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for _, r := range recs {
+		if r.Status != 200 || r.Error != ErrNone {
+			t.Fatalf("status %d, error %q %s", r.Status, r.Error, r.ErrorText)
+		}
+		if len(r.Headers) != 2 || string(r.Headers[0].Value) != "app;dur=1" || string(r.Headers[1].Value) != "queue;dur=2" {
+			t.Fatalf("kept headers %+v", r.Headers)
+		}
+		if !(r.Intended <= r.Start && r.Start <= r.Written && r.Written <= r.FirstByte && r.FirstByte <= r.Done) {
+			t.Fatalf("phases out of order: %+v", r)
+		}
+		if r.BytesIn <= 0 || r.BytesOut <= 0 {
+			t.Fatalf("bytes in/out %d/%d", r.BytesIn, r.BytesOut)
+		}
+	}
+	if conns.Load() != 1 {
+		t.Fatalf("keep-alive with 1 connection opened %d", conns.Load())
+	}
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if !strings.HasPrefix(id, "run7-") || seen[id] {
+			t.Fatalf("bad or repeated X-Request-Id %q", id)
+		}
+		seen[id] = true
+	}
+}
+
+func TestNewClientRejectsBadInput(t *testing.T) {
+	bad := []ClientConfig{
+		{Request: Request{URL: "ftp://x/"}},
+		{Request: Request{URL: "http://"}},
+		{Request: Request{URL: "http://127.0.0.1:99999/"}},
+		{Request: Request{URL: "::"}},
+		{Request: Request{URL: "http://127.0.0.1/", Method: "GE T"}},
+		{Request: Request{URL: "http://127.0.0.1/", Headers: [][2]string{{"Bad Name", "x"}}}},
+		{Request: Request{URL: "http://127.0.0.1/", Headers: [][2]string{{"X", "a\r\nInjected: 1"}}}},
+		{Request: Request{URL: "http://127.0.0.1/", Headers: [][2]string{{"Content-Length", "5"}}}},
+	}
+	for _, cfg := range bad {
+		if _, err := NewClient(cfg); err == nil {
+			t.Errorf("NewClient(%+v) accepted bad input", cfg.Request)
+		}
+	}
+	for _, h := range []string{"NoColon", ": empty", "X: a\x00b"} {
+		if _, err := ParseHeader(h); err == nil {
+			t.Errorf("ParseHeader(%q) accepted", h)
+		}
+	}
+	if kv, err := ParseHeader("  Accept : text/plain "); err != nil || kv != [2]string{"Accept", "text/plain"} {
+		t.Errorf("ParseHeader trimmed wrongly: %v %v", kv, err)
+	}
+}
+
+// A slow target must not slow the schedule: every request starts on time
+// even though each response takes far longer than the gap between them.
+func TestOpenLoopSlowTarget(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn) {
+		readRequest(c)
+		time.Sleep(300 * time.Millisecond)
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		c.Close()
+	})
+	recs, st := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: NewConn},
+		Schedule{Constant{Rate: 100, Duration: 300 * time.Millisecond}})
+	if len(recs) != 30 || st.Started != 30 {
+		t.Fatalf("%d records, %d started", len(recs), st.Started)
+	}
+	var maxLag time.Duration
+	for _, r := range recs {
+		maxLag = max(maxLag, r.Lag())
+		if r.Total() < 250*time.Millisecond {
+			t.Fatalf("total %v shorter than the server's delay", r.Total())
+		}
+	}
+	// Closed-loop would serialise: the last start would lag by seconds.
+	if maxLag > 100*time.Millisecond {
+		t.Fatalf("max start lag %v: the schedule waited for the target", maxLag)
+	}
+}
+
+// When --max-inflight is hit, the wait is counted and recorded as lag.
+func TestMaxInflightIsReportedAsGeneratorLag(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn) {
+		readRequest(c)
+		time.Sleep(200 * time.Millisecond)
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"))
+		c.Close()
+	})
+	c, err := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Mode: NewConn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var waited, n int
+	var maxLag time.Duration
+	r, _ := NewRunner(Config{Schedule: Schedule{Burst{Size: 6, Every: time.Millisecond, Count: 1}}, Client: c, MaxInflight: 2,
+		Sink: SinkFunc(func(rec *Record) {
+			n++
+			if rec.WaitedSlot {
+				waited++
+			}
+			maxLag = max(maxLag, rec.Lag())
+		})})
+	st := r.Run(context.Background())
+	if n != 6 || waited != 4 || st.SlotWaits != 4 {
+		t.Fatalf("records %d, waited %d, stats %d; want 6, 4, 4", n, waited, st.SlotWaits)
+	}
+	if maxLag < 300*time.Millisecond {
+		t.Fatalf("max lag %v: the third wave waited two service times for a slot", maxLag)
+	}
+}
+
+func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
+	block := make(chan struct{})
+	srv := newRawServer(t, func(c net.Conn) {
+		readRequest(c)
+		<-block
+		c.Close()
+	})
+	defer close(block)
+	c, _ := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Mode: NewConn})
+	ctx, cancel := context.WithCancel(context.Background())
+	var canceled, total atomic.Int64
+	r, _ := NewRunner(Config{Schedule: Schedule{Constant{Rate: 100, Duration: time.Hour}}, Client: c,
+		Sink: SinkFunc(func(rec *Record) {
+			total.Add(1)
+			if rec.Error == ErrCanceled {
+				canceled.Add(1)
+			}
+		})})
+	go func() {
+		for r.Progress.Started.Load() < 5 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	st := r.Run(ctx)
+	if !st.Interrupted || st.Started < 5 || st.NotSent <= 0 {
+		t.Fatalf("stats after cancel: %+v", st)
+	}
+	if total.Load() != st.Started || canceled.Load() != st.Started {
+		t.Fatalf("%d records, %d canceled, %d started: every started request must be recorded", total.Load(), canceled.Load(), st.Started)
+	}
+}

@@ -1,0 +1,166 @@
+package loadgen
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// events drains a schedule into (offset, count) pairs.
+func events(s Schedule) (offs []time.Duration, total int) {
+	it := s.iterator()
+	for {
+		at, n, ok := it.next()
+		if !ok {
+			return offs, total
+		}
+		for i := 0; i < n; i++ {
+			offs = append(offs, at)
+		}
+		total += n
+	}
+}
+
+func TestStages(t *testing.T) {
+	tests := []struct {
+		name      string
+		sched     Schedule
+		wantN     int
+		wantFirst time.Duration
+		wantLast  time.Duration // upper bound of the last offset
+		wantLen   time.Duration
+	}{
+		{"constant", Schedule{Constant{Rate: 100, Duration: time.Second}}, 100, 0, 990 * time.Millisecond, time.Second},
+		{"constant fractional", Schedule{Constant{Rate: 2.5, Duration: 2 * time.Second}}, 5, 0, 1600 * time.Millisecond, 2 * time.Second},
+		{"burst", Schedule{Burst{Size: 40, Every: 500 * time.Millisecond, Count: 3}}, 120, 0, time.Second, 1500 * time.Millisecond},
+		{"ramp up", Schedule{Ramp{From: 0, To: 100, Duration: 2 * time.Second}}, 100, 0, 2 * time.Second, 2 * time.Second},
+		{"ramp flat", Schedule{Ramp{From: 50, To: 50, Duration: time.Second}}, 50, 0, time.Second, time.Second},
+		{"steps", Schedule{Steps{Rates: []float64{10, 20}, StepDuration: time.Second}}, 30, 0, 2 * time.Second, 2 * time.Second},
+		{"sequence", Schedule{Constant{Rate: 10, Duration: time.Second}, Burst{Size: 5, Every: time.Second, Count: 1}}, 15, 0, time.Second, 2 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			offs, n := events(tt.sched)
+			if n != tt.wantN {
+				t.Fatalf("got %d requests, want %d", n, tt.wantN)
+			}
+			if offs[0] != tt.wantFirst {
+				t.Errorf("first at %v, want %v", offs[0], tt.wantFirst)
+			}
+			if last := offs[len(offs)-1]; last > tt.wantLast {
+				t.Errorf("last at %v, want ≤ %v", last, tt.wantLast)
+			}
+			for i := 1; i < len(offs); i++ {
+				if offs[i] < offs[i-1] {
+					t.Fatalf("offsets go backwards at %d: %v < %v", i, offs[i], offs[i-1])
+				}
+			}
+			if got := tt.sched.Length(); got != tt.wantLen {
+				t.Errorf("Length %v, want %v", got, tt.wantLen)
+			}
+			if p := tt.sched.Planned(); p >= 0 && math.Abs(float64(p-int64(n))) > 1 {
+				t.Errorf("Planned %d, but %d scheduled", p, n)
+			}
+		})
+	}
+}
+
+func TestRampAccelerates(t *testing.T) {
+	offs, _ := events(Schedule{Ramp{From: 10, To: 1000, Duration: 2 * time.Second}})
+	firstHalf := 0
+	for _, o := range offs {
+		if o < time.Second {
+			firstHalf++
+		}
+	}
+	// ∫ rate over the first half is a quarter-ish of the total: far fewer than half.
+	if firstHalf*3 > len(offs) {
+		t.Fatalf("ramp sends %d of %d in its first half; want it to accelerate", firstHalf, len(offs))
+	}
+}
+
+func TestPoissonMeanRate(t *testing.T) {
+	offs, n := events(Schedule{Poisson{Rate: 1000, Duration: 10 * time.Second, Seed: 7}})
+	if n < 9500 || n > 10500 {
+		t.Fatalf("Poisson at 1000/s for 10 s gave %d requests", n)
+	}
+	// Gaps are irregular: the largest is several times the mean.
+	var maxGap time.Duration
+	for i := 1; i < len(offs); i++ {
+		maxGap = max(maxGap, offs[i]-offs[i-1])
+	}
+	if maxGap < 3*time.Millisecond {
+		t.Fatalf("largest gap %v: Poisson arrivals should have gaps ≫ the 1 ms mean", maxGap)
+	}
+}
+
+func TestParseStage(t *testing.T) {
+	good := map[string]Stage{
+		"rate:200:30s":          Constant{Rate: 200, Duration: 30 * time.Second},
+		"poisson:50:1m":         Poisson{Rate: 50, Duration: time.Minute},
+		"burst:40:5s:3":         Burst{Size: 40, Every: 5 * time.Second, Count: 3},
+		"ramp:10:500:1m":        Ramp{From: 10, To: 500, Duration: time.Minute},
+		" RATE:1.5:500ms ":      Constant{Rate: 1.5, Duration: 500 * time.Millisecond},
+		"steps:100,200,400:20s": nil,
+	}
+	for in, want := range good {
+		got, err := ParseStage(in)
+		if err != nil {
+			t.Errorf("ParseStage(%q): %v", in, err)
+			continue
+		}
+		if want != nil && got != want {
+			t.Errorf("ParseStage(%q) = %#v, want %#v", in, got, want)
+		}
+		if again, err := ParseStage(got.String()); err != nil || again.String() != got.String() {
+			t.Errorf("String() of %q does not parse back: %q, %v", in, got.String(), err)
+		}
+	}
+	bad := map[string]string{
+		"":                "unknown kind",
+		"fast:100:1s":     "unknown kind",
+		"rate:100":        "takes 2 fields",
+		"rate:abc:1s":     "not a number",
+		"rate:100:10":     "duration",
+		"rate:-5:1s":      "rate must be > 0",
+		"rate:NaN:1s":     "not a number",
+		"rate:1e9:1s":     "between 0 and",
+		"burst:0:1s:1":    "burst size",
+		"burst:5:0s:1":    "interval",
+		"burst:5:1s:x":    "whole number",
+		"ramp:0:0:1s":     "sends nothing",
+		"steps::1s":       "not a number",
+		"steps:1,-2:1s":   "> 0",
+		"rate:10:-1s":     "duration must be > 0",
+		"burst:5:1s:1:77": "takes 3 fields",
+	}
+	for in, want := range bad {
+		_, err := ParseStage(in)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseStage(%q) error = %v, want it to mention %q", in, err, want)
+		}
+	}
+}
+
+func TestScheduleValidate(t *testing.T) {
+	if err := (Schedule{}).Validate(); err == nil {
+		t.Fatal("empty schedule validated")
+	}
+	if err := (Schedule{Constant{Rate: 0, Duration: time.Second}}).Validate(); err == nil {
+		t.Fatal("zero rate validated")
+	}
+}
+
+func TestPlannedBy(t *testing.T) {
+	s := Schedule{Constant{Rate: 100, Duration: time.Second}, Burst{Size: 50, Every: time.Second, Count: 2}}
+	if got := s.PlannedBy(500 * time.Millisecond); got < 49 || got > 51 {
+		t.Errorf("PlannedBy(0.5s) = %d, want ≈50", got)
+	}
+	if got := s.PlannedBy(1500 * time.Millisecond); got != 150 {
+		t.Errorf("PlannedBy(1.5s) = %d, want 150", got)
+	}
+	if got := s.PlannedBy(10 * time.Second); got != 200 {
+		t.Errorf("PlannedBy(end) = %d, want 200", got)
+	}
+}
