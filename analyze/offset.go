@@ -22,6 +22,10 @@ type OffsetEstimator struct {
 	hi, lo time.Duration
 }
 
+// consistencySlack absorbs timestamp rounding (headers carry µs) and the
+// slew between the monotonic clock and the wall clock within a run.
+const consistencySlack = time.Millisecond
+
 // OffsetEstimate is the estimator's current answer.
 type OffsetEstimate struct {
 	Known       bool
@@ -64,6 +68,6 @@ func (o *OffsetEstimator) Estimate() OffsetEstimate {
 		Samples:     o.n,
 		Offset:      o.hi,
 		Uncertainty: nonNeg(o.hi - o.lo),
-		Consistent:  o.lo <= o.hi,
+		Consistent:  o.lo <= o.hi+consistencySlack,
 	}
 }

@@ -17,6 +17,9 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 // WriteText writes the summary as tables for a terminal.
 func (s *Summary) WriteText(w io.Writer) error {
 	var b strings.Builder
+	if s.Source == "hdr-log" {
+		return s.writeHDRText(w)
+	}
 	rate := fmt.Sprintf("%.1f/s achieved", s.AchievedRate)
 	if s.TargetRate > 0 {
 		rate += fmt.Sprintf(" of %.1f/s scheduled", s.TargetRate)
@@ -110,4 +113,61 @@ func fmtSignedMs(ms float64) string {
 		return "-" + fmtMs(-ms)
 	}
 	return "+" + fmtMs(ms)
+}
+
+// WriteTimeline prints the per-interval timeline; empty rows are skipped.
+func (s *Summary) WriteTimeline(w io.Writer) error {
+	if len(s.Timeline) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\ntimeline (%gs buckets; latency, backlog and errors by intended send time)\n", s.TimelineWidth)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "at\tscheduled\tsent\tcompleted\tin flight\tp50 total\tp99 total\tmean backlog\terrors\t")
+	for _, r := range s.Timeline {
+		if r.Scheduled == 0 && r.Sent == 0 && r.Completed == 0 && r.InFlight == 0 {
+			continue
+		}
+		fmt.Fprintf(tw, "%gs\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t\n", r.AtS, r.Scheduled, r.Sent, r.Completed, r.InFlight,
+			fmtMs(r.TotalP50Ms), fmtMs(r.TotalP99Ms), fmtMs(r.MeanBacklogMs), r.Errors)
+	}
+	tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteChecks prints --fail-if results, one line each.
+func WriteChecks(w io.Writer, results []CheckResult) error {
+	var b strings.Builder
+	if len(results) > 0 {
+		b.WriteString("\n")
+	}
+	for _, r := range results {
+		verdict := "pass"
+		if r.Failed {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(&b, "%s: %s (measured %s)\n", verdict, r.Expr, r.Display)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeHDRText reports what an HDR log holds: percentiles only.
+func (s *Summary) writeHDRText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "HDR log: %d requests (interval histograms merged exactly; outcomes, shares and timeline are in the results file)\n\n", s.Requests)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "distribution\tcount\tp50\tp90\tp99\tp99.9\tmax\t")
+	for _, p := range Phases {
+		writeRow(tw, p, s.Phases[p])
+	}
+	for _, c := range Components {
+		if cs, ok := s.Attribution[c]; ok {
+			writeRow(tw, c, cs.PhaseStats)
+		}
+	}
+	tw.Flush()
+	_, err := io.WriteString(w, b.String())
+	return err
 }

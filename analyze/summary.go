@@ -93,6 +93,7 @@ type GeneratorStats struct {
 // `--json` prints; field names are stable.
 type Summary struct {
 	RunID         string                    `json:"run_id,omitempty"`
+	Source        string                    `json:"source,omitempty"` // "hdr-log" when read from an HDR log: percentiles only
 	URL           string                    `json:"url,omitempty"`
 	Schedule      string                    `json:"schedule,omitempty"`
 	Requests      int64                     `json:"requests"`
@@ -114,6 +115,7 @@ type Summary struct {
 	ClockOffset   ClockOffset               `json:"clock_offset"`
 	Generator     GeneratorStats            `json:"generator"`
 	Headline      string                    `json:"headline"`
+	Checks        []CheckResult             `json:"checks,omitempty"`
 	Timeline      []TimelineRow             `json:"timeline,omitempty"`
 	TimelineWidth float64                   `json:"timeline_width_s,omitempty"`
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/analyze/servertiming"
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/testbed/prefork"
 )
 
 // runOptions are the flags shared by run and demo.
@@ -47,6 +48,9 @@ type runOptions struct {
 	timingHdrs  []string
 	queueMetric string
 	appMetric   string
+	failIf      []string
+	hdrLog      string
+	target      targetOptions
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -81,6 +85,55 @@ func (o *runOptions) addOutputFlags(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.timingHdrs, "timing-header", nil, "map a custom response header to a component: COMPONENT=Header:unit,\n  e.g. queue=X-Queue-Ms:ms (components: queue, app, upstream_connect, start; units: s, ms, us, ns, epoch)")
 	fs.StringVar(&o.queueMetric, "queue-metric", "queue", "Server-Timing metric that carries the queue time")
 	fs.StringVar(&o.appMetric, "app-metric", "app", "Server-Timing metric that carries the app's processing time")
+	fs.StringArrayVar(&o.failIf, "fail-if", nil, "exit 3 when this check is true (repeatable):\n"+indent(analyze.CheckSyntax, "  "))
+	fs.StringVar(&o.hdrLog, "hdr-log", "", "write interval histograms (1 s) to FILE in HdrHistogram's log format; 'queuegap analyze FILE' merges them")
+}
+
+// parseChecks validates every --fail-if before anything runs.
+func parseChecks(exprs []string) ([]analyze.Check, error) {
+	var checks []analyze.Check
+	for _, e := range exprs {
+		c, err := analyze.ParseCheck(e)
+		if err != nil {
+			return nil, usageError{err}
+		}
+		checks = append(checks, c)
+	}
+	return checks, nil
+}
+
+// report prints the summary (text or JSON) with the checks, and turns a
+// failed check into exit code 3.
+func report(w io.Writer, s *analyze.Summary, checks []analyze.Check, jsonOut bool, extra func(io.Writer) error) error {
+	results, failed, err := analyze.EvalChecks(checks, s)
+	if err != nil {
+		return exitError{exitFailure, err.Error()}
+	}
+	s.Checks = results
+	if jsonOut {
+		err = s.WriteJSON(w)
+	} else {
+		err = s.WriteText(w)
+		if err == nil && extra != nil {
+			err = extra(w)
+		}
+		if err == nil {
+			err = analyze.WriteChecks(w, results)
+		}
+	}
+	if err != nil {
+		return exitError{exitFailure, err.Error()}
+	}
+	if failed {
+		n := 0
+		for _, r := range results {
+			if r.Failed {
+				n++
+			}
+		}
+		return exitError{exitCheckFailed, fmt.Sprintf("%d of %d --fail-if checks failed", n, len(results))}
+	}
+	return nil
 }
 
 func indent(s, prefix string) string {
@@ -212,7 +265,7 @@ func newRunID() string {
 func newRunCmd() *cobra.Command {
 	o := &runOptions{}
 	cmd := &cobra.Command{
-		Use:   "run [flags] URL",
+		Use:   "run [flags] [URL]",
 		Short: "Send an open-loop schedule of requests to URL and report where the time went",
 		Long: `Send requests to URL on a fixed schedule, whatever the target does (open loop):
 each request has an intended send time and its latency counts from then, so a
@@ -230,20 +283,39 @@ Schedules (pick one, or chain --stage):
   --ramp 10:500 --duration 1m          linear ramp
   --stage rate:50:10s --stage burst:100:1s:1 --stage rate:50:10s
 
+Without a URL, run starts the embedded prefork target (see 'queuegap target')
+on 127.0.0.1 and points the schedule at it; --target-* flags shape it.
+
 Examples:
+  queuegap run --burst 40                                   # at the embedded target
   queuegap run --burst 40 http://127.0.0.1:8080/sleep?ms=1000
   queuegap run --rate 500 --duration 1m --conn-mode new --out r.jsonl http://127.0.0.1:8080/
   queuegap run --rate 100 -X POST -H 'Content-Type: application/json' --body '{"a":1}' URL
 
 ` + exitCodesHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usagef("run takes exactly one URL (got %d arguments)", len(args))
+			if len(args) > 1 {
+				return usagef("run takes one URL (got %d arguments)", len(args))
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.execute(cmd, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if len(args) == 1 {
+				return o.execute(cmd, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+			}
+			cfg, err := o.target.config()
+			if err != nil {
+				return err
+			}
+			cfg.Addr = "127.0.0.1:0"
+			srv, err := prefork.Start(cfg)
+			if err != nil {
+				return exitError{exitFailure, err.Error()}
+			}
+			defer srv.Close()
+			fmt.Fprintf(cmd.ErrOrStderr(), "no URL: using the embedded prefork target at %s (%d workers, backlog %d, %s per request)\n",
+				srv.URL(), cfg.Workers, cfg.Backlog, cfg.ServiceTime)
+			return o.execute(cmd, srv.URL(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -251,6 +323,7 @@ Examples:
 	o.addScheduleFlags(fs)
 	o.addClientFlags(fs)
 	o.addOutputFlags(fs)
+	o.target.addFlags(fs, "target-")
 	return cmd
 }
 
@@ -261,6 +334,10 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 		return err
 	}
 	tc, err := o.timingConfig()
+	if err != nil {
+		return err
+	}
+	checks, err := parseChecks(o.failIf)
 	if err != nil {
 		return err
 	}
@@ -283,6 +360,14 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 		}
 		defer outFile.Close()
 	}
+	var hdrFile *os.File
+	if o.hdrLog != "" {
+		hdrFile, err = os.Create(o.hdrLog)
+		if err != nil {
+			return usagef("--hdr-log: %v", err)
+		}
+		defer hdrFile.Close()
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -296,7 +381,8 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 	// The runner fixes the clock origin when it starts; the analyzer and
 	// results file need it first, so start them from a hook.
 	var writer *analyze.ResultsWriter
-	var writeErr error
+	var hdrWriter *analyze.HDRLogWriter
+	var writeErr, hdrErr error
 	runner.OnStart = func(start time.Time) {
 		info.Start = start
 		coll.Analyzer = analyze.NewAnalyzer(tc, start, cc.RunID)
@@ -305,6 +391,12 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 			writer, writeErr = analyze.NewResultsWriter(outFile, info)
 			if writeErr == nil {
 				coll.Sinks = append(coll.Sinks, func(r *analyze.Result) { _ = writer.Write(r) })
+			}
+		}
+		if hdrFile != nil {
+			hdrWriter, hdrErr = analyze.NewHDRLogWriter(hdrFile, start, time.Second)
+			if hdrErr == nil {
+				coll.Sinks = append(coll.Sinks, hdrWriter.Add)
 			}
 		}
 	}
@@ -326,20 +418,18 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 			writeErr = writer.Err()
 		}
 	}
-	if writeErr != nil {
-		return exitError{exitFailure, fmt.Sprintf("--out %s: %v", o.out, writeErr)}
+	if hdrWriter != nil {
+		hdrErr = hdrWriter.Close()
 	}
 	summary := coll.Aggregator.Summarize(info)
-	if o.jsonOut {
-		err = summary.WriteJSON(stdout)
-	} else {
-		err = summary.WriteText(stdout)
-	}
-	if err != nil {
-		return exitError{exitFailure, err.Error()}
-	}
-	if stats.Interrupted {
+	reportErr := report(stdout, &summary, checks, o.jsonOut, nil)
+	switch {
+	case writeErr != nil:
+		return exitError{exitFailure, fmt.Sprintf("--out %s: %v", o.out, writeErr)}
+	case hdrErr != nil:
+		return exitError{exitFailure, fmt.Sprintf("--hdr-log %s: %v", o.hdrLog, hdrErr)}
+	case stats.Interrupted:
 		return exitError{code: exitInterrupted}
 	}
-	return nil
+	return reportErr
 }

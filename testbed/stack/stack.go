@@ -411,10 +411,15 @@ func (s *Stack) waitReady(ctx context.Context) error {
 				for i := 1; i <= s.cfg.Instances; i++ {
 					ok = ok && seen[strconv.Itoa(i)]
 				}
-				if ok {
-					return nil
-				}
 				last = fmt.Sprintf("200 from instances %v", keys(seen))
+				if ok {
+					// Every worker forked (gunicorn spawns them one by one after the first answers).
+					short := s.shortOfWorkers()
+					if short == "" {
+						return nil
+					}
+					last += "; " + short
+				}
 			} else {
 				last = resp.Status
 			}
@@ -427,6 +432,48 @@ func (s *Stack) waitReady(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// shortOfWorkers names an app instance whose process group has fewer than 1+Workers live
+// processes ("" when none, or when /proc cannot tell).
+func (s *Stack) shortOfWorkers() string {
+	for _, p := range s.procs {
+		if p.Name == "nginx" {
+			continue
+		}
+		n, err := groupSize(p.Pid)
+		if err != nil {
+			return ""
+		}
+		if n < 1+s.cfg.Workers {
+			return fmt.Sprintf("%s has %d of %d workers", p.Name, n-1, s.cfg.Workers)
+		}
+	}
+	return ""
+}
+
+// groupSize counts the live (non-zombie) processes in process group pgid, from /proc.
+func groupSize(pgid int) (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		st := string(b)
+		f := strings.Fields(st[strings.LastIndexByte(st, ')')+1:]) // state ppid pgrp ...
+		if len(f) >= 3 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func keys(m map[string]bool) []string {
@@ -535,7 +582,11 @@ func (p *proc) stop() error {
 		p.waitGone(termWait)
 	}
 	// Workers left in the group (leader killed or gone): the group id is the leader's pid,
-	// which Linux does not hand out again while the group has members.
+	// which Linux does not hand out again while the group has members. So when the leader is
+	// gone but some other process now has its pid, the group of that id is not ours.
+	if !p.alive() && readCmdline(p.Pid) != "" {
+		return nil
+	}
 	if groupExists(p.Pid) || p.alive() {
 		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		if !p.waitGone(killWait) {

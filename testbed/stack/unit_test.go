@@ -1,9 +1,12 @@
 package stack
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -103,5 +106,38 @@ func TestReadAppLog(t *testing.T) {
 	os.WriteFile(path, []byte("{\"id\":\n"), 0o644)
 	if _, err := ReadAppLog(path); err == nil || !strings.Contains(err.Error(), ":1:") {
 		t.Errorf("bad line: %v", err)
+	}
+}
+
+// TestAttachDownSparesOtherProcesses: a recorded pid whose command line no longer matches
+// (reused by another program) is neither signalled nor has its process group killed.
+func TestAttachDownSparesOtherProcesses(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		t.Skip(err)
+	}
+	defer cmd.Process.Kill()
+	dir := t.TempDir()
+	s := &Stack{dir: dir, sockDir: dir, procs: []*proc{{Name: "nginx", Pid: cmd.Process.Pid,
+		Cmdline: "nginx: master process nginx -p " + dir}}}
+	if err := s.writeState(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Attach(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Status(context.Background()); len(st.Procs) != 1 || st.Procs[0].Alive {
+		t.Errorf("status calls a foreign process ours: %+v", st.Procs)
+	}
+	if err := a.Down(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
+		t.Fatalf("Down killed an unrelated process: %v", err)
+	}
+	if !NotRunning(func() error { _, err := Attach(dir); return err }()) {
+		t.Error("state file not removed")
 	}
 }

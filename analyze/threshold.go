@@ -1,0 +1,134 @@
+package analyze
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Check is one --fail-if expression: METRIC OP VALUE, e.g.
+// "p99(total) > 2s" or "rate(proxy_refused) > 0.01". The check fails when
+// the expression is true.
+type Check struct {
+	Expr   string
+	Metric string
+	Op     string
+	Value  float64 // in the metric's unit: ms for durations, 0..1 for fractions
+}
+
+var checkOps = []string{">=", "<=", "==", "!=", ">", "<"}
+
+// CheckSyntax is shown in --help.
+const CheckSyntax = `METRIC OP VALUE; fails the run when true. OP: > >= < <= == !=
+  METRIC: p50|p90|p99|p999|max|mean(total|ttfb|connect|lag|backlog|processing|syn_retry|network|transfer|app|queue)
+          rate(OUTCOME|errors)  count(OUTCOME|errors)  share(COMPONENT)  achieved_rate  requests  errors  not_sent
+  VALUE:  durations with a unit (2s, 150ms; bare numbers are ms), fractions as 0.01 or 1%
+  e.g. --fail-if 'p99(total) > 2s' --fail-if 'rate(proxy_refused) > 0.01' --fail-if 'share(backlog) > 50%'`
+
+// ParseCheck parses and validates an expression (against an empty
+// summary, so unknown metrics are caught before the run starts).
+func ParseCheck(expr string) (Check, error) {
+	c := Check{Expr: strings.TrimSpace(expr)}
+	idx, op := -1, ""
+	for _, o := range checkOps {
+		if i := strings.Index(c.Expr, o); i >= 0 && (idx < 0 || i < idx || (i == idx && len(o) > len(op))) {
+			idx, op = i, o
+		}
+	}
+	if idx <= 0 {
+		return c, fmt.Errorf("--fail-if %q: want METRIC OP VALUE, e.g. 'p99(total) > 2s'", expr)
+	}
+	c.Metric = strings.TrimSpace(c.Expr[:idx])
+	c.Op = op
+	valStr := strings.TrimSpace(c.Expr[idx+len(op):])
+	empty := Summary{Phases: map[string]PhaseStats{}, Attribution: map[string]ComponentStats{}, Outcomes: map[string]int64{}}
+	for _, comp := range Components {
+		empty.Attribution[comp] = ComponentStats{}
+	}
+	_, kind, err := MetricValue(&empty, c.Metric)
+	if err != nil {
+		return c, fmt.Errorf("--fail-if %q: %v", expr, err)
+	}
+	v, err := parseCheckValue(valStr, kind)
+	if err != nil {
+		return c, fmt.Errorf("--fail-if %q: %v", expr, err)
+	}
+	c.Value = v
+	return c, nil
+}
+
+func parseCheckValue(s string, kind metricKind) (float64, error) {
+	if s == "" {
+		return 0, fmt.Errorf("missing value")
+	}
+	switch kind {
+	case kindDuration:
+		if d, err := time.ParseDuration(s); err == nil {
+			return float64(d) / float64(time.Millisecond), nil
+		}
+	case kindFraction:
+		if strings.HasSuffix(s, "%") {
+			v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+			if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+				return 0, fmt.Errorf("value %q is not a percentage", s)
+			}
+			return v / 100, nil
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		if kind == kindDuration {
+			return 0, fmt.Errorf("value %q: want a duration like 2s or 150ms", s)
+		}
+		return 0, fmt.Errorf("value %q is not a number", s)
+	}
+	return v, nil
+}
+
+// CheckResult is one evaluated check.
+type CheckResult struct {
+	Check    Check   `json:"-"`
+	Expr     string  `json:"expr"`
+	Measured float64 `json:"measured"`
+	Failed   bool    `json:"failed"`
+	Display  string  `json:"display"` // the measured value for humans
+}
+
+// Eval evaluates the check against s.
+func (c Check) Eval(s *Summary) (CheckResult, error) {
+	v, kind, err := MetricValue(s, c.Metric)
+	if err != nil {
+		return CheckResult{}, err
+	}
+	var fail bool
+	switch c.Op {
+	case ">":
+		fail = v > c.Value
+	case ">=":
+		fail = v >= c.Value
+	case "<":
+		fail = v < c.Value
+	case "<=":
+		fail = v <= c.Value
+	case "==":
+		fail = v == c.Value
+	case "!=":
+		fail = v != c.Value
+	}
+	return CheckResult{Check: c, Expr: c.Expr, Measured: v, Failed: fail, Display: formatMetric(v, kind)}, nil
+}
+
+// EvalChecks evaluates every check; failed says whether any failed.
+func EvalChecks(checks []Check, s *Summary) (results []CheckResult, failed bool, err error) {
+	for _, c := range checks {
+		r, err := c.Eval(s)
+		if err != nil {
+			return nil, false, err
+		}
+		results = append(results, r)
+		failed = failed || r.Failed
+	}
+	return results, failed, nil
+}

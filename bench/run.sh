@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# bench/run.sh — measure queuegap's own cost against a local fasthttp target.
+#
+# The target (bench/target) is pinned to CPU 0 and queuegap to CPU 1; all
+# traffic goes to 127.0.0.1. Scenarios:
+#   a) 5 000 req/s for 10 s, keep-alive, 50 connections: CPU µs per request
+#      ((user+sys)/requests) and peak RSS
+#   b) 20 000 req/s for 10 s, keep-alive, 200 connections: achieved rate,
+#      % of target, send-lag p99 (generator.lag_p99_ms)
+#   c) 5 000 req/s for 60 s: peak RSS and VmRSS sampled at ~10 s and ~60 s
+# It prints a table with each figure next to its target. Not part of make check.
+#
+# Environment:
+#   BENCH_LONG=0             skip scenario (c) (the 60 s run)
+#   BENCH_DURATION=10s       length of scenarios (a) and (b)
+#   BENCH_LONG_DURATION=60s  length of scenario (c) (RSS sampled ~10 s and at its end)
+#   BENCH_RATE=5000          rate of (a) and (c)
+#   BENCH_HIGH_RATE=20000    rate of (b)
+#   BENCH_CONNS=50           keep-alive connections for (a) and (c)
+#   BENCH_HIGH_CONNS=200     keep-alive connections for (b)
+#   BENCH_ADDR=127.0.0.1:18080  target address (must be loopback)
+#   BENCH_KEEP=1             keep the temp dir (binaries, JSON, time output)
+#   BENCH_STRICT=1           exit 3 when a target is missed
+set -euo pipefail
+
+BENCH_LONG=${BENCH_LONG:-1}
+BENCH_DURATION=${BENCH_DURATION:-10s}
+BENCH_LONG_DURATION=${BENCH_LONG_DURATION:-60s}
+BENCH_RATE=${BENCH_RATE:-5000}
+BENCH_HIGH_RATE=${BENCH_HIGH_RATE:-20000}
+BENCH_CONNS=${BENCH_CONNS:-50}
+BENCH_HIGH_CONNS=${BENCH_HIGH_CONNS:-200}
+BENCH_ADDR=${BENCH_ADDR:-127.0.0.1:18080}
+BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_STRICT=${BENCH_STRICT:-0}
+
+# Targets from the issue.
+MAX_CPU_US=25       # µs CPU per request at BENCH_RATE
+MIN_ACHIEVED_PCT=100 # % of BENCH_HIGH_RATE achieved (rounded to 0.1 %)
+MAX_LAG_P99_MS=1    # send-lag p99 at BENCH_HIGH_RATE
+MAX_RSS_MB=40       # peak RSS
+MAX_RSS_GROWTH_PCT=10 # RSS at the end of (c) vs at ~10 s
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+case "$BENCH_ADDR" in
+  127.*:*) ;;
+  *) die "BENCH_ADDR=$BENCH_ADDR: the benchmark only talks to 127.0.0.0/8" ;;
+esac
+HOST=${BENCH_ADDR%:*}
+PORT=${BENCH_ADDR##*:}
+URL="http://$BENCH_ADDR/"
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ncpu=$(nproc)
+[ "$ncpu" -ge 2 ] || die "need at least 2 CPUs (target on CPU 0, queuegap on CPU 1); have $ncpu"
+command -v taskset >/dev/null || die "taskset missing (apt-get install util-linux)"
+command -v go >/dev/null || die "go missing"
+
+if [ ! -x /usr/bin/time ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "/usr/bin/time missing: installing Debian package 'time' (apt-get install -y time)"
+    apt-get install -y -qq time >/dev/null || { apt-get update -qq >/dev/null && apt-get install -y -qq time >/dev/null; } \
+      || die "could not install package 'time'"
+  else
+    die "/usr/bin/time (GNU time) missing: apt-get install time"
+  fi
+fi
+
+if command -v jq >/dev/null; then
+  jget() { jq -r "$2" "$1"; }
+else
+  # Only simple paths (.a.b.c) are used below.
+  jget() {
+    python3 -c 'import json,sys
+v=json.load(open(sys.argv[1]))
+for k in sys.argv[2].strip(".").split("."):
+    v=v[k]
+print(str(v).lower() if isinstance(v,bool) else v)' "$1" "$2"
+  }
+fi
+calc() { python3 -c "import sys; print($1)"; }
+
+tmp=$(mktemp -d /tmp/queuegap-bench.XXXXXX)
+target_pid=""
+sampler_pid=""
+cleanup() {
+  local rc=$?
+  if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
+  if [ -n "$target_pid" ]; then
+    kill -TERM "$target_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$target_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$target_pid" 2>/dev/null || true
+    wait "$target_pid" 2>/dev/null || true
+  fi
+  if [ "$BENCH_KEEP" = 1 ]; then log "kept $tmp"; else rm -rf "$tmp"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+log "building queuegap and the target into $tmp"
+(cd "$repo" && go build -o "$tmp/queuegap" ./cmd/queuegap && go build -o "$tmp/target" ./bench/target)
+
+if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
+  die "something already listens on $BENCH_ADDR; set BENCH_ADDR"
+fi
+taskset -c 0 "$tmp/target" -addr "$BENCH_ADDR" >"$tmp/target.out" 2>"$tmp/target.err" &
+target_pid=$!
+ready=0
+for _ in $(seq 1 100); do   # ≤ 10 s
+  if grep -q '^ready$' "$tmp/target.out" 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
+    ready=1; break
+  fi
+  kill -0 "$target_pid" 2>/dev/null || die "target exited: $(cat "$tmp/target.err")"
+  sleep 0.1
+done
+[ "$ready" = 1 ] || die "target not ready on $BENCH_ADDR after 10 s"
+log "target pid $target_pid on CPU 0, $URL"
+
+# dur_s 10s|1m|90 → seconds (integer or decimal)
+dur_s() {
+  python3 -c 'import re,sys
+s=sys.argv[1]; t=0
+for n,u in re.findall(r"([0-9.]+)(ms|s|m|h)?", s):
+    t+=float(n)*{"ms":0.001,"s":1,"m":60,"h":3600,"":1}[u]
+print(f"{t:g}")' "$1"
+}
+
+# run NAME RATE DURATION CONNS [SAMPLE_AT_S...]
+# Runs queuegap on CPU 1 under GNU time. Writes $tmp/NAME.json (summary),
+# $tmp/NAME.time ("user sys maxrss_kb elapsed") and, for each SAMPLE_AT_S,
+# a line "T VmRSS_kB" in $tmp/NAME.rss.
+run() {
+  local name=$1 rate=$2 dur=$3 conns=$4; shift 4
+  local timeout_s
+  timeout_s=$(calc "int($(dur_s "$dur")) + 60")
+  log "scenario $name: $rate req/s for $dur, keep-alive, $conns connections"
+  : >"$tmp/$name.rss"
+  taskset -c 1 timeout -k 5 "$timeout_s" /usr/bin/time -f '%U %S %M %e' -o "$tmp/$name.time" \
+    "$tmp/queuegap" run --rate "$rate" --duration "$dur" --conn-mode keepalive \
+    --connections "$conns" --json -q "$URL" >"$tmp/$name.json" 2>"$tmp/$name.err" &
+  local tpid=$! qpid="" tpid_time=""
+  if [ $# -gt 0 ]; then
+    # timeout → time → queuegap: find queuegap's PID.
+    for _ in $(seq 1 50); do
+      tpid_time=$(cat "/proc/$tpid/task/$tpid/children" 2>/dev/null | awk '{print $1}')
+      if [ -n "$tpid_time" ]; then
+        qpid=$(cat "/proc/$tpid_time/task/$tpid_time/children" 2>/dev/null | awk '{print $1}')
+        [ -n "$qpid" ] && break
+      fi
+      sleep 0.05
+    done
+    [ -n "$qpid" ] || die "could not find queuegap's PID"
+    (
+      t0=$(date +%s.%N)
+      for at in "$@"; do
+        now=$(date +%s.%N)
+        wait_s=$(calc "max(0, $at - ($now - $t0))")
+        sleep "$wait_s"
+        rss=$(awk '/^VmRSS:/{print $2}' "/proc/$qpid/status" 2>/dev/null || true)
+        [ -n "$rss" ] && echo "$at $rss" >>"$tmp/$name.rss"
+      done
+    ) &
+    sampler_pid=$!
+  fi
+  local rc=0
+  wait "$tpid" || rc=$?
+  if [ -n "$sampler_pid" ]; then wait "$sampler_pid" 2>/dev/null || true; sampler_pid=""; fi
+  [ "$rc" = 0 ] || die "queuegap exited $rc in scenario $name: $(tail -n 5 "$tmp/$name.err")"
+}
+
+rows=()
+fails=0
+# row FIGURE VALUE TARGET OK(0/1)
+row() {
+  local verdict=PASS
+  if [ "$4" != 1 ]; then verdict=FAIL; fails=$((fails + 1)); fi
+  rows+=("$(printf '%-44s %12s  %-14s %s' "$1" "$2" "$3" "$verdict")")
+}
+ok() { calc "1 if ($1) else 0"; }
+
+# (a) CPU per request and peak RSS.
+run a "$BENCH_RATE" "$BENCH_DURATION" "$BENCH_CONNS"
+read -r a_user a_sys a_rss_kb _ <"$tmp/a.time"
+a_req=$(jget "$tmp/a.json" .requests)
+a_cpu_us=$(calc "round(($a_user + $a_sys) * 1e6 / max($a_req, 1), 1)")
+a_rss_mb=$(calc "round($a_rss_kb / 1024, 1)")
+a_ok=$(jget "$tmp/a.json" .outcomes.ok)
+row "(a) ${BENCH_RATE}/s: CPU µs/request (u ${a_user}s s ${a_sys}s)" "$a_cpu_us" "<= $MAX_CPU_US" "$(ok "$a_cpu_us <= $MAX_CPU_US")"
+row "(a) ${BENCH_RATE}/s: peak RSS MB" "$a_rss_mb" "<= $MAX_RSS_MB" "$(ok "$a_rss_mb <= $MAX_RSS_MB")"
+row "(a) ${BENCH_RATE}/s: requests ok / sent" "$a_ok/$a_req" "all ok" "$(ok "'$a_ok' == '$a_req'")"
+
+# (b) High rate: achieved rate and send lag.
+run b "$BENCH_HIGH_RATE" "$BENCH_DURATION" "$BENCH_HIGH_CONNS"
+b_ach=$(jget "$tmp/b.json" .achieved_rate)
+b_pct=$(calc "round(100 * $b_ach / $BENCH_HIGH_RATE, 1)")
+b_lag=$(jget "$tmp/b.json" .generator.lag_p99_ms)
+b_behind=$(jget "$tmp/b.json" .generator.fell_behind)
+b_waits=$(jget "$tmp/b.json" .generator.slot_waits)
+read -r b_user b_sys b_rss_kb _ <"$tmp/b.time"
+b_req=$(jget "$tmp/b.json" .requests)
+b_cpu_us=$(calc "round(($b_user + $b_sys) * 1e6 / max($b_req, 1), 1)")
+row "(b) ${BENCH_HIGH_RATE}/s: achieved req/s" "$(calc "round($b_ach)")" "$BENCH_HIGH_RATE" "$(ok "$b_pct >= $MIN_ACHIEVED_PCT")"
+row "(b) ${BENCH_HIGH_RATE}/s: % of target" "$b_pct" ">= $MIN_ACHIEVED_PCT" "$(ok "$b_pct >= $MIN_ACHIEVED_PCT")"
+row "(b) ${BENCH_HIGH_RATE}/s: send-lag p99 ms" "$b_lag" "<= $MAX_LAG_P99_MS" "$(ok "$b_lag <= $MAX_LAG_P99_MS")"
+row "(b) ${BENCH_HIGH_RATE}/s: fell_behind / slot_waits" "$b_behind/$b_waits" "false/0" "$(ok "'$b_behind' == 'false'")"
+rows+=("$(printf '%-44s %12s  %-14s %s' "(b) ${BENCH_HIGH_RATE}/s: CPU µs/request (info)" "$b_cpu_us" "-" "-")")
+
+# (c) Long run: RSS flat from ~10 s to the end.
+if [ "$BENCH_LONG" != 0 ]; then
+  c_total=$(dur_s "$BENCH_LONG_DURATION")
+  c_late=$(calc "max($c_total - 0.5, 1)")
+  run c "$BENCH_RATE" "$BENCH_LONG_DURATION" "$BENCH_CONNS" 10 "$c_late"
+  read -r _ _ c_rss_kb _ <"$tmp/c.time"
+  c_rss_mb=$(calc "round($c_rss_kb / 1024, 1)")
+  c_rss10=$(awk 'NR==1{print $2}' "$tmp/c.rss")
+  c_rss60=$(awk 'NR==2{print $2}' "$tmp/c.rss")
+  [ -n "$c_rss10" ] && [ -n "$c_rss60" ] || die "RSS samples missing: $(cat "$tmp/c.rss")"
+  c_r10=$(calc "round($c_rss10 / 1024, 1)")
+  c_r60=$(calc "round($c_rss60 / 1024, 1)")
+  c_growth=$(calc "round(100 * ($c_rss60 - $c_rss10) / $c_rss10, 1)")
+  row "(c) ${BENCH_RATE}/s ${BENCH_LONG_DURATION}: peak RSS MB" "$c_rss_mb" "<= $MAX_RSS_MB" "$(ok "$c_rss_mb <= $MAX_RSS_MB")"
+  row "(c) RSS MB at ~10 s -> ~${c_total%.*} s" "$c_r10->$c_r60" "flat" "$(ok "$c_growth <= $MAX_RSS_GROWTH_PCT")"
+  row "(c) RSS growth %" "$c_growth" "<= $MAX_RSS_GROWTH_PCT" "$(ok "$c_growth <= $MAX_RSS_GROWTH_PCT")"
+else
+  log "BENCH_LONG=0: skipping scenario (c)"
+fi
+
+cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
+echo
+echo "queuegap bench $(date -u +%Y-%m-%dT%H:%MZ) — $ncpu CPUs, ${cpu_model:-unknown CPU}, $(uname -r), $(go env GOVERSION)"
+echo "target on CPU 0, queuegap on CPU 1, keep-alive, $URL"
+printf '%-44s %12s  %-14s %s\n' "figure" "measured" "target" "result"
+printf '%s\n' "${rows[@]}"
+echo
+if [ "$fails" -gt 0 ]; then
+  echo "$fails figure(s) missed their target"
+  [ "$BENCH_STRICT" = 1 ] && exit 3
+else
+  echo "all targets met"
+fi
+exit 0
