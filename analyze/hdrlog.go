@@ -45,7 +45,9 @@ func NewHDRLogWriter(w io.Writer, runStart time.Time, interval time.Duration) (*
 	}
 	for _, f := range []func() error{
 		h.lw.OutputLogFormatVersion,
-		func() error { return h.lw.OutputComment("queuegap interval histograms; values in ns; tags: total ttfb connect lag backlog processing syn_retry") },
+		func() error {
+			return h.lw.OutputComment("queuegap interval histograms; values in ns; tags: total ttfb connect lag backlog processing syn_retry")
+		},
 		func() error { return h.lw.OutputStartTime(runStart.UnixMilli()) },
 		h.lw.OutputLegend,
 	} {

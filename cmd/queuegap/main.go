@@ -69,7 +69,7 @@ Start with:
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd())
+	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd(), newTestbedCmd())
 	return root
 }
 
