@@ -43,11 +43,15 @@ testbed-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
 	fi
 
-# A short run of every fuzz target (the parsers of server timing headers).
+# A short run of every fuzz target: the server timing header parsers and
+# the results-file decoder.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/
 fuzz-short:
-	@for f in $$($(GO) test -list '^Fuzz' ./analyze/servertiming/ | grep '^Fuzz'); do \
-		echo "fuzz $$f ($(FUZZTIME))"; \
-		out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) ./analyze/servertiming/ 2>&1) || { echo "$$out"; exit 1; }; \
+	@for pkg in $(FUZZ_PKGS); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f ($(FUZZTIME))"; \
+			out=$$($(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) $$pkg 2>&1) || { echo "$$out"; exit 1; }; \
+		done; \
 	done
 
 bench:

@@ -273,93 +273,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// resultJSON mirrors AppendResultJSON for decoding.
-type resultJSON struct {
-	Kind       string  `json:"queuegap"`
-	Seq        uint64  `json:"seq"`
-	ID         string  `json:"id"`
-	Intended   float64 `json:"intended_ms"`
-	Start      float64 `json:"start_ms"`
-	Sent       float64 `json:"sent_ms"`
-	Written    float64 `json:"written_ms"`
-	FirstByte  float64 `json:"first_byte_ms"`
-	Done       float64 `json:"done_ms"`
-	Connect    float64 `json:"connect_ms"`
-	DNS        float64 `json:"dns_ms"`
-	TLS        float64 `json:"tls_ms"`
-	ServerWait float64 `json:"server_wait_ms"`
-	NewConn    bool    `json:"new_conn"`
-	WaitedSlot bool    `json:"waited_slot"`
-	WaitedConn bool    `json:"waited_conn"`
-	SynRetrans int     `json:"syn_retrans"`
-	Status     int     `json:"status"`
-	BytesIn    int     `json:"bytes_in"`
-	BytesOut   int     `json:"bytes_out"`
-	Error      string  `json:"error"`
-	ErrorText  string  `json:"error_text"`
-	Outcome    string  `json:"outcome"`
-	Server     *struct {
-		Invalid         int      `json:"invalid"`
-		Queue           *float64 `json:"queue_ms"`
-		App             *float64 `json:"app_ms"`
-		StartUnixUs     *int64   `json:"start_unix_us"`
-		UpstreamConnect *float64 `json:"upstream_connect_ms"`
-		UpstreamHeader  *float64 `json:"upstream_header_ms"`
-	} `json:"server"`
-	Attr map[string]json.RawMessage `json:"attr"`
-}
-
 func msToDur(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
-func (j *resultJSON) toResult(r *Result) error {
-	*r = Result{
-		Seq: j.Seq, RequestID: j.ID,
-		Intended: msToDur(j.Intended), Start: msToDur(j.Start), Sent: msToDur(j.Sent), Written: msToDur(j.Written),
-		FirstByte: msToDur(j.FirstByte), Done: msToDur(j.Done), Connect: msToDur(j.Connect), DNS: msToDur(j.DNS),
-		TLS: msToDur(j.TLS), ServerWait: msToDur(j.ServerWait), NewConn: j.NewConn, WaitedSlot: j.WaitedSlot,
-		WaitedConn: j.WaitedConn, SynRetrans: j.SynRetrans, Status: j.Status, BytesIn: j.BytesIn, BytesOut: j.BytesOut,
-		Error: j.Error, ErrorText: j.ErrorText, Outcome: j.Outcome,
-	}
-	if j.Outcome == "" {
-		return errors.New(`missing "outcome"`)
-	}
-	if j.Done < j.Intended || j.Intended < 0 {
-		return errors.New("done_ms before intended_ms")
-	}
-	if s := j.Server; s != nil {
-		st := &r.Server
-		st.Invalid = s.Invalid
-		if s.Queue != nil {
-			st.HasQueue, st.Queue = true, msToDur(*s.Queue)
-		}
-		if s.App != nil {
-			st.HasApp, st.App = true, msToDur(*s.App)
-		}
-		if s.StartUnixUs != nil {
-			st.HasStart, st.Start = true, time.UnixMicro(*s.StartUnixUs)
-		}
-		if s.UpstreamConnect != nil {
-			st.HasUpstreamConnect, st.UpstreamConnect = true, msToDur(*s.UpstreamConnect)
-		}
-		if s.UpstreamHeader != nil {
-			st.HasUpstreamHeader, st.UpstreamHeader = true, msToDur(*s.UpstreamHeader)
-		}
-	}
-	for i, name := range Components {
-		raw, ok := j.Attr[name+"_ms"]
-		if !ok {
-			continue
-		}
-		var v float64
-		if err := json.Unmarshal(raw, &v); err != nil {
-			return fmt.Errorf("attr %s: %w", name, err)
-		}
-		r.Attr.Parts[i] = msToDur(v)
-	}
-	r.Attr.Estimated = bytes.Equal(j.Attr["estimated"], []byte("true"))
-	r.Attr.Clamped = bytes.Equal(j.Attr["clamped"], []byte("true"))
-	return nil
-}
+// decodeResultLine decodes a whole line: one object and nothing after it.
+func decodeResultLine(line []byte, r *Result) error { return decodeResult(line, r) }
 
 // ReadStats says what ReadResults found.
 type ReadStats struct {
@@ -378,7 +295,6 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 	var st ReadStats
 	br := bufio.NewReaderSize(r, 1<<20)
 	var res Result
-	var j resultJSON
 	sawHeader := false
 	for {
 		line, err := br.ReadSlice('\n')
@@ -392,19 +308,14 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
 			st.Lines++
-			j = resultJSON{}
-			if uerr := json.Unmarshal(line, &j); uerr != nil {
-				if !complete && errors.Is(err, io.EOF) {
-					st.Truncated = true
-					return info, st, nil
-				}
-				return info, st, fmt.Errorf("line %d: not valid JSON: %v", st.Lines, uerr)
-			}
-			switch j.Kind {
-			case "run", "end":
+			derr := decodeResultLine(line, &res)
+			if errors.Is(derr, errRunLine) {
 				var rl runLine
 				if uerr := json.Unmarshal(line, &rl); uerr != nil {
 					return info, st, fmt.Errorf("line %d: bad run line: %v", st.Lines, uerr)
+				}
+				if rl.Kind != "run" && rl.Kind != "end" {
+					return info, st, fmt.Errorf("line %d: unknown line kind %q", st.Lines, rl.Kind)
 				}
 				if rl.Version > resultsVersion {
 					return info, st, fmt.Errorf("line %d: results format version %d is newer than this queuegap (%d)", st.Lines, rl.Version, resultsVersion)
@@ -414,19 +325,21 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 					onRun(info)
 				}
 				sawHeader = true
-			case "":
+			} else {
+				if derr != nil && !complete && errors.Is(err, io.EOF) {
+					st.Truncated = true
+					return info, st, nil
+				}
+				if derr != nil {
+					return info, st, fmt.Errorf("line %d: %v", st.Lines, derr)
+				}
 				if !sawHeader {
 					return info, st, fmt.Errorf("line %d: not a queuegap results file (no run header before the first result)", st.Lines)
-				}
-				if cerr := j.toResult(&res); cerr != nil {
-					return info, st, fmt.Errorf("line %d: %v", st.Lines, cerr)
 				}
 				st.Results++
 				if ferr := fn(&res); ferr != nil {
 					return info, st, ferr
 				}
-			default:
-				return info, st, fmt.Errorf("line %d: unknown line kind %q", st.Lines, j.Kind)
 			}
 		}
 		if errors.Is(err, io.EOF) {
