@@ -305,17 +305,19 @@ func (a *Analyzer) attribute(res *Result) {
 			backlog = res.FirstByte - recv - st.App - upSyn
 		case st.HasApp:
 			processing = st.App
-			residue := wait - st.App
+			residue := wait - st.App - upSyn
 			if a.minNetResidue < 0 || residue < a.minNetResidue {
 				a.minNetResidue = max(0, residue)
 			}
 			backlog = residue - a.minNetResidue
 			at.Estimated = true
-		default:
-			// Nothing from the server: the fastest response of the run is
-			// the processing baseline; the rest of the wait is backlog.
-			if a.minWait < 0 || wait < a.minWait {
-				a.minWait = wait
+		case res.Status < 500:
+			// Nothing from the server: the fastest app response of the run
+			// is the processing baseline; the rest of the wait is backlog.
+			// Proxy-made 5xx answers never reached the app, so they neither
+			// set the baseline nor get one (their wait stays network).
+			if a.minWait < 0 || wait-upSyn < a.minWait {
+				a.minWait = max(0, wait-upSyn)
 			}
 			processing = a.minWait
 			backlog = wait - a.minWait - upSyn

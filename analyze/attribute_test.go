@@ -446,7 +446,9 @@ func TestKeepHeaders(t *testing.T) {
 // randomRecord is a plausible record: phases in order, random errors,
 // random (possibly lying, skewed or garbage) server timing.
 func randomRecord(rng *rand.Rand, seq uint64) loadgen.Record {
-	d := func(maxMs float64) time.Duration { return time.Duration(rng.Float64() * maxMs * float64(time.Millisecond)) }
+	d := func(maxMs float64) time.Duration {
+		return time.Duration(rng.Float64() * maxMs * float64(time.Millisecond))
+	}
 	pick := func(p float64) bool { return rng.Float64() < p }
 	r := loadgen.Record{Seq: seq, Intended: time.Millisecond + d(60_000)}
 	r.Start = r.Intended
@@ -568,4 +570,37 @@ func TestAttributeInvariantRandom(t *testing.T) {
 				i, partsString(&res), sum, total, res.Outcome, rec, res.Server)
 		}
 	}
+}
+
+// TestAttributeRegressions covers misattributions found while testing.
+func TestAttributeRegressions(t *testing.T) {
+	t.Run("app only behind nginx with a SYN-dropped upstream", func(t *testing.T) {
+		a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
+		var res Result
+		prep := newConnRec(ms(10), 0, ms(0.2), ms(100.3), ms(0.1), hdrs(HeaderServerTiming, "app;dur=100"))
+		a.Analyze(&prep, &res)
+		rec := newConnRec(ms(1000), 0, ms(0.2), ms(2440.3), ms(0.5), hdrs(HeaderServerTiming, "app;dur=100", HeaderUpstreamConnect, "2.040"))
+		a.Analyze(&rec, &res)
+		checkInvariant(t, &res)
+		if res.Attr.Clamped || part(&res, CompSynRetry) != ms(2040) || part(&res, CompBacklog) != ms(300) || part(&res, CompNetwork) != ms(0.3) {
+			t.Errorf("clamped %v, parts %s; want syn_retry 2.04s, backlog 300ms, network 0.3ms, not clamped", res.Attr.Clamped, partsString(&res))
+		}
+	})
+	t.Run("fast proxy error sets the processing baseline", func(t *testing.T) {
+		a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
+		var res Result
+		ok1 := newConnRec(ms(10), 0, ms(0.2), ms(100.5), ms(0.1), nil)
+		a.Analyze(&ok1, &res)
+		refused := newConnRec(ms(20), 0, ms(0.2), ms(2), ms(0.1), nil)
+		refused.Status = 502
+		a.Analyze(&refused, &res)
+		if res.Outcome != OutcomeProxyRefused {
+			t.Fatalf("outcome %q", res.Outcome)
+		}
+		ok2 := newConnRec(ms(30), 0, ms(0.2), ms(100.5), ms(0.1), nil)
+		a.Analyze(&ok2, &res)
+		if p, b := part(&res, CompProcessing), part(&res, CompBacklog); p != ms(100.5) || b != 0 {
+			t.Errorf("an unqueued 200 got processing %v backlog %v; want 100.5ms and 0 (the 502 is not a processing time)", p, b)
+		}
+	})
 }

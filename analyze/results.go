@@ -305,9 +305,11 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 			return info, st, err
 		}
 		complete := len(line) > 0 && line[len(line)-1] == '\n'
+		if len(line) > 0 {
+			st.Lines++ // physical lines, so error messages point at the right one
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
-			st.Lines++
 			derr := decodeResultLine(line, &res)
 			if errors.Is(derr, errRunLine) {
 				var rl runLine
@@ -326,7 +328,7 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 				}
 				sawHeader = true
 			} else {
-				if derr != nil && !complete && errors.Is(err, io.EOF) {
+				if derr != nil && !complete && errors.Is(err, io.EOF) && sawHeader {
 					st.Truncated = true
 					return info, st, nil
 				}
@@ -346,8 +348,11 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 			break
 		}
 	}
-	if !sawHeader && st.Lines == 0 {
-		return info, st, errors.New("empty results file")
+	if !sawHeader {
+		if st.Results == 0 && !st.Truncated {
+			return info, st, errors.New("empty results file")
+		}
+		return info, st, errors.New("not a queuegap results file (no run header)")
 	}
 	return info, st, nil
 }

@@ -83,13 +83,10 @@ type Client struct {
 	skipBody  bool   // HEAD responses have no body
 	dialer    net.Dialer
 
-	idle   chan *conn    // idle keep-alive connections
-	tokens chan struct{} // one per connection that may exist
-
 	clockStart time.Time // set by the runner; phase offsets are relative to it
 
 	mu     sync.Mutex
-	active map[*conn]struct{} // every open connection, so Abort can end them
+	active map[*Conn]struct{} // every open connection, so Abort can end them
 	closed bool
 }
 
@@ -137,7 +134,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		cfg:    cfg,
 		host:   u.Hostname(),
 		port:   u.Port(),
-		active: make(map[*conn]struct{}),
+		active: make(map[*Conn]struct{}),
 		dialer: net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1},
 	}
 	if c.port == "" {
@@ -157,10 +154,6 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c.skipBody = strings.EqualFold(cfg.Method, fasthttp.MethodHead)
-	if cfg.Mode == KeepAlive {
-		c.idle = make(chan *conn, cfg.Connections)
-		c.tokens = make(chan struct{}, cfg.Connections)
-	}
 	return c, nil
 }
 
@@ -248,8 +241,9 @@ func ParseHeader(s string) ([2]string, error) {
 	return [2]string{name, value}, nil
 }
 
-// conn is one client connection with its buffers and a reusable response.
-type conn struct {
+// Conn is one client connection with its buffers and a reusable response,
+// owned by one caller of DoOn at a time.
+type Conn struct {
 	nc      net.Conn
 	br      *bufio.Reader
 	bw      *bufio.Writer
@@ -258,7 +252,7 @@ type conn struct {
 	scratch [20]byte
 }
 
-func (cn *conn) Read(p []byte) (int, error) {
+func (cn *Conn) Read(p []byte) (int, error) {
 	n, err := cn.nc.Read(p)
 	cn.bytesIn += n
 	return n, err
@@ -269,61 +263,50 @@ func (c *Client) since() time.Duration { return time.Since(c.clockStart) }
 // setClock fixes the origin of every phase offset.
 func (c *Client) setClock(t time.Time) { c.clockStart = t }
 
-// Do performs one attempt of the request and fills rec's phases, status and
-// error class. It never retries.
+// Do performs one attempt of the request on a new connection, closed
+// afterwards, and fills rec's phases, status and error class. It never
+// retries. The Runner uses DoOn to keep connections alive.
 func (c *Client) Do(ctx context.Context, rec *Record) {
-	cn, err := c.acquire(ctx, rec)
-	if err != nil {
-		rec.Done = c.since()
-		if rec.Start == 0 {
-			rec.Start = rec.Done
+	var cn *Conn
+	c.DoOn(ctx, rec, &cn)
+	if cn != nil {
+		c.closeConn(cn, false)
+	}
+}
+
+// DoOn performs one attempt of the request on *slot, a connection owned
+// by the caller: it dials when *slot is nil and leaves a connection that
+// may be reused in *slot (nil otherwise). It sets rec.Start when the
+// connection is in hand or its dial begins. It never retries.
+func (c *Client) DoOn(ctx context.Context, rec *Record, slot **Conn) {
+	cn := *slot
+	if cn == nil {
+		var err error
+		cn, err = c.dial(ctx, rec)
+		if err != nil {
+			rec.Done = c.since()
+			if rec.Start == 0 {
+				rec.Start = rec.Done
+			}
+			rec.Error = classifyDialError(err)
+			if ctx.Err() != nil {
+				rec.Error = ErrCanceled
+			}
+			rec.ErrorText = err.Error()
+			return
 		}
-		rec.Error = classifyDialError(err)
-		if ctx.Err() != nil {
-			rec.Error = ErrCanceled
-		}
-		rec.ErrorText = err.Error()
+	} else {
+		rec.Start = c.since()
+	}
+	if c.exchange(ctx, cn, rec) && cn.br.Buffered() == 0 {
+		*slot = cn
 		return
 	}
-	reuse := c.exchange(ctx, cn, rec)
-	c.release(cn, reuse)
+	*slot = nil
+	c.closeConn(cn, true)
 }
 
-// acquire returns a connection: an idle pooled one, or a new dial. It sets
-// rec.Start once a connection is in hand or its dial begins.
-func (c *Client) acquire(ctx context.Context, rec *Record) (*conn, error) {
-	if c.cfg.Mode == KeepAlive {
-		select {
-		case cn := <-c.idle:
-			rec.Start = c.since()
-			return cn, nil
-		default:
-		}
-		select {
-		case cn := <-c.idle:
-			rec.Start = c.since()
-			return cn, nil
-		case c.tokens <- struct{}{}:
-		default:
-			rec.WaitedConn = true
-			select {
-			case cn := <-c.idle:
-				rec.Start = c.since()
-				return cn, nil
-			case c.tokens <- struct{}{}:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-		}
-	}
-	cn, err := c.dial(ctx, rec)
-	if err != nil && c.cfg.Mode == KeepAlive {
-		<-c.tokens
-	}
-	return cn, err
-}
-
-func (c *Client) dial(ctx context.Context, rec *Record) (*conn, error) {
+func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 	rec.Start = c.since()
 	rec.DialStart = rec.Start
 	rec.NewConn = true
@@ -357,7 +340,7 @@ func (c *Client) dial(ctx context.Context, rec *Record) (*conn, error) {
 		rec.TLSDone = c.since()
 		nc = tc
 	}
-	cn := &conn{nc: nc}
+	cn := &Conn{nc: nc}
 	cn.br = bufio.NewReaderSize(cn, 16<<10)
 	cn.bw = bufio.NewWriterSize(nc, 4<<10)
 	c.mu.Lock()
@@ -387,8 +370,15 @@ func pickAddr(addrs []net.IPAddr) string {
 
 // exchange writes the request and reads the response. It reports whether
 // the connection may be reused.
-func (c *Client) exchange(ctx context.Context, cn *conn, rec *Record) bool {
+func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 	if err := cn.nc.SetDeadline(c.clockStart.Add(rec.Start + c.cfg.Timeout)); err != nil {
+		c.fail(ctx, rec, err, false)
+		return false
+	}
+	// Abort (on cancel) may have set its past deadline just before ours
+	// replaced it; the context is canceled before Abort runs, so this
+	// check closes that window.
+	if err := ctx.Err(); err != nil {
 		c.fail(ctx, rec, err, false)
 		return false
 	}
@@ -434,7 +424,7 @@ func (c *Client) fail(ctx context.Context, rec *Record, err error, gotByte bool)
 	rec.ErrorText = err.Error()
 }
 
-func (c *Client) writeRequest(cn *conn, seq uint64) (int, error) {
+func (c *Client) writeRequest(cn *Conn, seq uint64) (int, error) {
 	bw := cn.bw
 	n := len(c.prefix)
 	bw.Write(c.prefix)
@@ -449,19 +439,7 @@ func (c *Client) writeRequest(cn *conn, seq uint64) (int, error) {
 	return n, bw.Flush()
 }
 
-// release returns a reusable connection to the pool or closes it.
-func (c *Client) release(cn *conn, reuse bool) {
-	if reuse && cn.br.Buffered() == 0 {
-		c.idle <- cn
-		return
-	}
-	c.closeConn(cn, !reuse)
-	if c.cfg.Mode == KeepAlive {
-		<-c.tokens
-	}
-}
-
-func (c *Client) closeConn(cn *conn, serverCloses bool) {
+func (c *Client) closeConn(cn *Conn, serverCloses bool) {
 	c.mu.Lock()
 	delete(c.active, cn)
 	c.mu.Unlock()
@@ -497,8 +475,8 @@ func (c *Client) Close() {
 	for cn := range c.active {
 		cn.nc.Close()
 	}
-	c.active = map[*conn]struct{}{}
+	c.active = map[*Conn]struct{}{}
 	c.mu.Unlock()
 }
 
-var _ io.Reader = (*conn)(nil)
+var _ io.Reader = (*Conn)(nil)

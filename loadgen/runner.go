@@ -3,15 +3,14 @@ package loadgen
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Sink receives every finished Record, one at a time from a single
-// goroutine, in completion order. It must not keep the pointer: the Record
-// is reused once Record returns.
+// Sink receives every finished Record, one at a time (calls never overlap),
+// in completion order, from the goroutine that finished the request. It
+// must not keep the pointer: the Record is reused once Record returns.
 type Sink interface {
 	Record(r *Record)
 }
@@ -26,12 +25,23 @@ type waiter interface {
 	close()
 }
 
+// DefaultBatchWindow is the shortest gap between two dispatcher wake-ups
+// unless Config.BatchWindow says otherwise. Requests due within it are
+// released together, each keeping its own intended time, so their lag is
+// bounded by it and recorded. Measured here (bench/), one wake-up per
+// request cost ≈90 µs of CPU per request at 5 000 req/s, mostly context
+// switches; 500 µs cut that to ≈60 µs and ≈21 µs at 20 000 req/s.
+const DefaultBatchWindow = 500 * time.Microsecond
+
 // Config is a run: what to send, on what schedule, and where records go.
 type Config struct {
 	Schedule    Schedule
 	Client      *Client
 	Sink        Sink
 	MaxInflight int // bound on requests in flight; default 10000
+	// BatchWindow is the shortest gap between dispatcher wake-ups (see
+	// DefaultBatchWindow, used when 0); negative: one wake-up per request.
+	BatchWindow time.Duration
 }
 
 // DefaultMaxInflight bounds concurrent requests when Config.MaxInflight is 0.
@@ -92,6 +102,12 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if cfg.MaxInflight <= 0 {
 		cfg.MaxInflight = DefaultMaxInflight
 	}
+	switch {
+	case cfg.BatchWindow == 0:
+		cfg.BatchWindow = DefaultBatchWindow
+	case cfg.BatchWindow < 0:
+		cfg.BatchWindow = 0
+	}
 	r := &Runner{cfg: cfg, done: make(chan struct{})}
 	r.records.New = func() any { return &Record{headerBuffer: make([]byte, 0, 256)} }
 	return r, nil
@@ -103,11 +119,6 @@ func NewRunner(cfg Config) (*Runner, error) {
 func (r *Runner) Run(ctx context.Context) Stats {
 	cfg := r.cfg
 	client := cfg.Client
-	// The dispatcher sleeps on a locked thread; with a single P every
-	// request goroutine would wait for that thread to give the P back.
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-	}
 	defer close(r.done)
 	start := time.Now()
 	client.setClock(start)
@@ -115,89 +126,127 @@ func (r *Runner) Run(ctx context.Context) Stats {
 		r.OnStart(start)
 	}
 
-	done := make(chan *Record, 4096)
-	collected := make(chan struct{})
-	go func() {
-		for rec := range done {
-			cfg.Sink.Record(rec)
-			rec.reset()
-			r.records.Put(rec)
+	p := &r.Progress
+	p.MaxInflight.Store(int64(cfg.MaxInflight))
+	var sinkMu sync.Mutex
+	var lastStart atomic.Int64
+	slots := make(chan struct{}, cfg.MaxInflight)
+	// finish hands a finished record to the sink. Calling the sink here,
+	// under a mutex, avoids waking a collector goroutine per request.
+	finish := func(rec *Record) {
+		for s := int64(rec.Start); ; {
+			cur := lastStart.Load()
+			if s <= cur || lastStart.CompareAndSwap(cur, s) {
+				break
+			}
 		}
-		close(collected)
-	}()
+		if rec.Error != ErrNone {
+			p.Errors.Add(1)
+		}
+		<-slots
+		sinkMu.Lock()
+		cfg.Sink.Record(rec)
+		p.Completed.Add(1)
+		sinkMu.Unlock()
+		rec.reset()
+		r.records.Put(rec)
+	}
 
 	stopAbort := context.AfterFunc(ctx, client.Abort)
 	defer stopAbort()
 
-	slots := make(chan struct{}, cfg.MaxInflight)
+	// Keep-alive: one long-lived worker per connection, fed in schedule
+	// order. A request that finds no idle worker waits (counted as lag and
+	// flagged). New connections: a goroutine per request.
 	var wg sync.WaitGroup
-	var lastStart atomic.Int64
-	p := &r.Progress
-	p.MaxInflight.Store(int64(cfg.MaxInflight))
-
-	dispatched := make(chan int64)
-	go func() {
-		w := newWaiter(start)
-		defer w.close()
-		var seq uint64
-		it := cfg.Schedule.iterator()
-		for {
-			at, n, ok := it.next()
-			if !ok {
-				break
-			}
-			p.Scheduled.Add(int64(n))
-			w.until(at)
-			for i := 0; i < n; i++ {
-				if ctx.Err() != nil {
-					dispatched <- int64(seq)
-					return
+	keepAlive := client.cfg.Mode == KeepAlive
+	var jobs chan *Record
+	var idle atomic.Int64
+	if keepAlive {
+		jobs = make(chan *Record, cfg.MaxInflight)
+		for i := 0; i < client.cfg.Connections; i++ {
+			wg.Add(1)
+			idle.Add(1)
+			go func() {
+				defer wg.Done()
+				var cn *Conn
+				for rec := range jobs {
+					idle.Add(-1)
+					client.DoOn(ctx, rec, &cn)
+					finish(rec)
+					idle.Add(1)
 				}
-				waited := false
+				if cn != nil {
+					client.closeConn(cn, false)
+				}
+			}()
+		}
+	}
+
+	w := newWaiter(start)
+	var seq uint64
+	it := cfg.Schedule.iterator()
+	batchWindow := cfg.BatchWindow
+	lastWake := -batchWindow
+dispatch:
+	for {
+		at, n, ok := it.next()
+		if !ok {
+			break
+		}
+		p.Scheduled.Add(int64(n))
+		// Sleep only for a request that is not yet due, and never wake
+		// sooner than batchWindow after the last wake-up: everything due by
+		// then goes out together. At high rates one wake-up per request
+		// costs more than it buys (see DefaultBatchWindow); the lag this
+		// adds is bounded by the window and recorded per request.
+		if at > time.Since(start) {
+			wake := max(at, lastWake+batchWindow)
+			w.until(wake)
+			lastWake = wake
+		}
+		for i := 0; i < n; i++ {
+			if ctx.Err() != nil {
+				break dispatch
+			}
+			waited := false
+			select {
+			case slots <- struct{}{}:
+			default:
+				waited = true
+				p.SlotWaits.Add(1)
 				select {
 				case slots <- struct{}{}:
-				default:
-					waited = true
-					p.SlotWaits.Add(1)
-					select {
-					case slots <- struct{}{}:
-					case <-ctx.Done():
-						dispatched <- int64(seq)
-						return
-					}
+				case <-ctx.Done():
+					break dispatch
 				}
-				seq++
-				rec := r.records.Get().(*Record)
-				rec.Seq = seq
-				rec.Intended = at
-				rec.WaitedSlot = waited
-				p.Started.Add(1)
-				wg.Add(1)
-				go func() {
-					client.Do(ctx, rec)
-					for s := int64(rec.Start); ; {
-						cur := lastStart.Load()
-						if s <= cur || lastStart.CompareAndSwap(cur, s) {
-							break
-						}
-					}
-					if rec.Error != ErrNone {
-						p.Errors.Add(1)
-					}
-					p.Completed.Add(1)
-					<-slots
-					done <- rec
-					wg.Done()
-				}()
 			}
+			seq++
+			rec := r.records.Get().(*Record)
+			rec.Seq = seq
+			rec.Intended = at
+			rec.WaitedSlot = waited
+			p.Started.Add(1)
+			if keepAlive {
+				rec.WaitedConn = int64(len(jobs)) >= idle.Load()
+				jobs <- rec
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client.Do(ctx, rec)
+				finish(rec)
+			}()
 		}
-		dispatched <- int64(seq)
-	}()
-	sent := <-dispatched
+	}
+	w.close()
+	sent := int64(seq)
+	if keepAlive {
+		close(jobs)
+	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(done)
-	<-collected
 
 	st := Stats{
 		RunStart:    start,

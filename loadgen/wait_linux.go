@@ -1,37 +1,105 @@
 package loadgen
 
 import (
+	"os"
 	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// preciseWaiter sleeps until absolute monotonic deadlines with
-// clock_nanosleep(TIMER_ABSTIME) on a locked OS thread with a 1 ns timer
-// slack. Go timers fire ≈0.5 ms late at p50 (see facts.md); this fires
-// within tens of µs without spinning a core.
-type preciseWaiter struct {
-	origin time.Time
-	mono0  int64 // CLOCK_MONOTONIC at origin, ns
+// newWaiter picks the dispatcher's way of waiting for the next send time.
+// Go timers fire ≈0.5 ms late at p50 (sub-millisecond timeouts round up in
+// the netpoller), too coarse for a load generator; a timerfd armed with an
+// absolute CLOCK_MONOTONIC deadline fires within tens of µs, and because it
+// is read through Go's netpoller, no OS thread blocks in a syscall (which
+// made sysmon steal and hand back the dispatcher's P on every wait).
+// QUEUEGAP_WAITER=nanosleep selects clock_nanosleep on a locked thread
+// instead, for comparison.
+func newWaiter(origin time.Time) waiter {
+	if os.Getenv("QUEUEGAP_WAITER") != "nanosleep" {
+		if w, err := newTimerfdWaiter(origin); err == nil {
+			return w
+		}
+	}
+	return newNanosleepWaiter(origin)
 }
 
-// spinBelow: gaps shorter than this are spun rather than slept, since a
-// sleep's wake-up latency is about as long.
+// monoOrigin returns CLOCK_MONOTONIC at origin, in ns. Go's monotonic
+// clock is CLOCK_MONOTONIC too, so the two origins align to within a µs.
+func monoOrigin(origin time.Time) int64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano() - int64(time.Since(origin))
+}
+
+// spinBelow: gaps shorter than this are waited out by yielding the
+// processor in a loop, since arming a timer costs about as long.
 const spinBelow = 20 * time.Microsecond
 
-func newWaiter(origin time.Time) waiter {
+type timerfdWaiter struct {
+	origin time.Time
+	mono0  int64
+	fd     int
+	f      *os.File
+	buf    [8]byte
+}
+
+func newTimerfdWaiter(origin time.Time) (*timerfdWaiter, error) {
+	fd, err := unix.TimerfdCreate(unix.CLOCK_MONOTONIC, unix.TFD_NONBLOCK|unix.TFD_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	// A non-blocking descriptor becomes a pollable *os.File.
+	return &timerfdWaiter{origin: origin, mono0: monoOrigin(origin), fd: fd, f: os.NewFile(uintptr(fd), "queuegap-timerfd")}, nil
+}
+
+func (w *timerfdWaiter) until(at time.Duration) {
+	for {
+		rem := at - time.Since(w.origin)
+		if rem <= 0 {
+			return
+		}
+		if rem < spinBelow {
+			for time.Since(w.origin) < at {
+				runtime.Gosched()
+			}
+			return
+		}
+		spec := unix.ItimerSpec{Value: unix.NsecToTimespec(w.mono0 + int64(at))}
+		if err := unix.TimerfdSettime(w.fd, unix.TFD_TIMER_ABSTIME, &spec, nil); err != nil {
+			time.Sleep(rem)
+			continue
+		}
+		// Parks this goroutine in the netpoller until the timer fires.
+		if _, err := w.f.Read(w.buf[:]); err != nil {
+			time.Sleep(rem)
+		}
+	}
+}
+
+func (w *timerfdWaiter) close() { w.f.Close() }
+
+// nanosleepWaiter sleeps with clock_nanosleep(TIMER_ABSTIME) on a locked OS
+// thread with a 1 ns timer slack.
+type nanosleepWaiter struct {
+	origin time.Time
+	mono0  int64
+}
+
+func newNanosleepWaiter(origin time.Time) waiter {
+	// The dispatcher sleeps on a locked thread; with a single P every
+	// request goroutine would wait for that thread to give the P back.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	runtime.LockOSThread()
 	// Timer slack defaults to 50 µs per thread; make this thread's exact.
 	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	// Go's monotonic clock is CLOCK_MONOTONIC too; align the two origins.
-	mono0 := ts.Nano() - int64(time.Since(origin))
-	return &preciseWaiter{origin: origin, mono0: mono0}
+	return &nanosleepWaiter{origin: origin, mono0: monoOrigin(origin)}
 }
 
-func (w *preciseWaiter) until(at time.Duration) {
+func (w *nanosleepWaiter) until(at time.Duration) {
 	for {
 		rem := at - time.Since(w.origin)
 		if rem <= 0 {
@@ -48,4 +116,4 @@ func (w *preciseWaiter) until(at time.Duration) {
 	}
 }
 
-func (w *preciseWaiter) close() { runtime.UnlockOSThread() }
+func (w *nanosleepWaiter) close() { runtime.UnlockOSThread() }

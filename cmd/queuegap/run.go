@@ -51,6 +51,7 @@ type runOptions struct {
 	failIf      []string
 	hdrLog      string
 	target      targetOptions
+	batch       time.Duration
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -68,6 +69,7 @@ func (o *runOptions) addClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.connMode, "conn-mode", "keepalive", "keepalive (reuse a pool of --connections) or new (one connection per request, server closes)")
 	fs.IntVar(&o.connections, "connections", 64, "keep-alive pool size; requests wait for a free connection (counted as lag)")
 	fs.IntVar(&o.maxInflight, "max-inflight", loadgen.DefaultMaxInflight, "bound on requests in flight; waiting for a slot is generator lag and is reported")
+	fs.DurationVar(&o.batch, "batch-window", loadgen.DefaultBatchWindow, "requests due within this window are sent together (each keeps its intended time;\n  the lag is recorded); 0 wakes for every request: most precise, most CPU")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "limit for each request from its start, connect included")
 	fs.DurationVar(&o.connTimeout, "connect-timeout", 10*time.Second, "limit for the TCP connect (long enough to see SYN retries at 1 s, 2 s, 3 s…)")
 	fs.StringVarP(&o.method, "method", "X", "GET", "HTTP method")
@@ -303,6 +305,9 @@ Examples:
 			if len(args) == 1 {
 				return o.execute(cmd, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
+			if _, err := o.schedule(cmd.Flags()); err != nil {
+				return err // before starting anything
+			}
 			cfg, err := o.target.config()
 			if err != nil {
 				return err
@@ -374,7 +379,14 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 
 	info := analyze.RunInfo{RunID: runID, URL: url, Method: cc.Method, Schedule: sched.String(), ConnMode: cc.Mode.String(), Planned: sched.Planned(), MaxInflight: o.maxInflight}
 	coll := &analyze.Collector{}
-	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll, MaxInflight: o.maxInflight})
+	batch := o.batch
+	if batch == 0 {
+		batch = -1 // loadgen: negative means no batching
+	}
+	if batch < -1 {
+		return usagef("--batch-window must not be negative")
+	}
+	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll, MaxInflight: o.maxInflight, BatchWindow: batch})
 	if err != nil {
 		return usageError{err}
 	}

@@ -379,3 +379,33 @@ func countOutcome(rs []analyze.Result, outcome string) int {
 	}
 	return n
 }
+
+// TestLeftoverCheckSeesAStack makes sure the leftover check used after every test and at the
+// end of the package would see a running stack — nginx's and uWSGI's workers included.
+func TestLeftoverCheckSeesAStack(t *testing.T) {
+	cfg := stack.Defaults()
+	cfg.Workers = 1
+	s := up(t, cfg)
+	var pgids []int
+	for _, pid := range s.Pids() {
+		pgids = append(pgids, pid)
+	}
+	seen := leftovers(s.Dir(), pgids)
+	var nginxWorker, uwsgi int
+	for _, p := range seen {
+		if strings.Contains(p.cmdline, "nginx: worker") {
+			nginxWorker++
+		}
+		if strings.Contains(p.cmdline, "uwsgi") {
+			uwsgi++
+		}
+	}
+	t.Logf("running stack: %d processes found: %v", len(seen), seen)
+	if nginxWorker != 1 || uwsgi != 2 {
+		t.Errorf("leftover check found %d nginx workers and %d uwsgi processes, want 1 and 2 (master + worker): %v", nginxWorker, uwsgi, seen)
+	}
+	// Environment alone (no pgid) must still find the uWSGI processes.
+	if env := leftovers(s.Dir(), nil); len(env) < 2 {
+		t.Errorf("by run dir alone: %v", env)
+	}
+}

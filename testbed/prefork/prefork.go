@@ -195,10 +195,14 @@ func (s *Server) serveConn(worker int, c *net.TCPConn, req *fasthttp.Request) {
 			return
 		}
 		received := rr.stamp
-		if received.IsZero() || received.After(picked) {
-			// Bytes were buffered already (pipelined), or no timestamp:
-			// the request arrived while we were reading.
+		switch {
+		case received.IsZero():
+			// Bytes were buffered already (pipelined), or no timestamp.
 			received = picked
+		case received.After(picked):
+			// The worker was idle, waiting for the bytes: the request did
+			// not queue, it was picked up the moment it arrived.
+			picked = received
 		}
 		req.Reset()
 		if err := req.Read(br); err != nil {
