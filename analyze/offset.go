@@ -64,10 +64,12 @@ func (o *OffsetEstimator) Estimate() OffsetEstimate {
 		return OffsetEstimate{}
 	}
 	return OffsetEstimate{
-		Known:       true,
-		Samples:     o.n,
-		Offset:      o.hi,
-		Uncertainty: nonNeg(o.hi - o.lo),
+		Known:   true,
+		Samples: o.n,
+		Offset:  o.hi,
+		// Crossed bounds (within the slack) measure the timestamps'
+		// resolution, e.g. nginx's millisecond $msec: report that width.
+		Uncertainty: max(o.hi-o.lo, o.lo-o.hi),
 		Consistent:  o.lo <= o.hi+consistencySlack,
 	}
 }

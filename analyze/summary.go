@@ -218,8 +218,8 @@ func headline(s *Summary) string {
 			CompBacklog: "backlog wait", CompSynRetry: "SYN retries", CompProcessing: "processing",
 			CompNetwork: "network and proxy", CompConnect: "connection setup", CompLag: "generator lag", CompTransfer: "transfer",
 		}[top]
-		if top == CompBacklog && s.Estimated*2 > s.Requests {
-			what = "estimated backlog wait"
+		if (top == CompBacklog || top == CompProcessing) && s.Estimated*2 > s.Requests {
+			what = "estimated " + what
 		}
 		out += fmt.Sprintf("; %.0f %% of client time went to %s", share*100, what)
 	}
