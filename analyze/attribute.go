@@ -179,22 +179,19 @@ func (a *Analyzer) readServerTiming(rec *loadgen.Record, st *ServerTiming) {
 			}
 		}
 	}
-	if v := rec.Header(HeaderRuntime); v != nil {
-		if d, err := servertiming.ParseSeconds(v); err == nil {
-			if !st.HasApp {
-				st.HasApp, st.App = true, d
-			}
-		} else {
-			st.Invalid++
+	// Processing-time fallbacks, in order of preference after Server-Timing.
+	for _, f := range [...]struct {
+		name  string
+		parse func([]byte) (time.Duration, error)
+	}{{HeaderRuntime, servertiming.ParseSeconds}, {HeaderResponseTime, servertiming.ParseMillis}} {
+		v := rec.Header(f.name)
+		if v == nil {
+			continue
 		}
-	}
-	if v := rec.Header(HeaderResponseTime); v != nil {
-		if d, err := servertiming.ParseMillis(v); err == nil {
-			if !st.HasApp {
-				st.HasApp, st.App = true, d
-			}
-		} else {
+		if d, err := f.parse(v); err != nil {
 			st.Invalid++
+		} else if !st.HasApp {
+			st.HasApp, st.App = true, d
 		}
 	}
 	if v := rec.Header(HeaderUpstreamConnect); v != nil {

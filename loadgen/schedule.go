@@ -321,28 +321,26 @@ func validateRate(r float64, what string) error {
 	return nil
 }
 
+// validateSteady checks a rate held for a duration.
+func validateSteady(rate float64, d time.Duration) error {
+	if rate <= 0 {
+		return fmt.Errorf("rate must be > 0")
+	}
+	if err := validateRate(rate, "rate"); err != nil {
+		return err
+	}
+	if d <= 0 {
+		return fmt.Errorf("duration must be > 0")
+	}
+	return nil
+}
+
 func validateStage(st Stage) error {
 	switch s := st.(type) {
 	case Constant:
-		if s.Rate <= 0 {
-			return fmt.Errorf("rate must be > 0")
-		}
-		if err := validateRate(s.Rate, "rate"); err != nil {
-			return err
-		}
-		if s.Duration <= 0 {
-			return fmt.Errorf("duration must be > 0")
-		}
+		return validateSteady(s.Rate, s.Duration)
 	case Poisson:
-		if s.Rate <= 0 {
-			return fmt.Errorf("rate must be > 0")
-		}
-		if err := validateRate(s.Rate, "rate"); err != nil {
-			return err
-		}
-		if s.Duration <= 0 {
-			return fmt.Errorf("duration must be > 0")
-		}
+		return validateSteady(s.Rate, s.Duration)
 	case Burst:
 		if s.Size <= 0 || s.Size > 1_000_000 {
 			return fmt.Errorf("burst size must be between 1 and 1000000")

@@ -98,16 +98,17 @@ func TestTCPBacklogFullUpstreamSynRetry(t *testing.T) {
 
 	const n = 20
 	r := drive(t, load{URL: s.URL() + "/sleep?ms=1500", Schedule: burstOf(n), Mode: loadgen.NewConn})
-	if got := r.Summary.Outcomes[analyze.OutcomeOK]; got != n {
-		t.Fatalf("outcomes %v: want %d ok (nginx's connect timeout is 60 s)", r.Summary.Outcomes, n)
-	}
-	byID := appLines(t, s, ids(r.Results), 10*time.Second)
-	access := accessLines(t, s, ids(r.Results), 10*time.Second)
+	// nginx's connect timeout is 60 s, so every request is answered — unless
+	// nginx's own final ACK was dropped and uWSGI closed the connection before
+	// the request bytes came (nginx then answers 502 after a long wait).
+	answered := okOrLostBeforeApp(t, s, r, analyze.OutcomeWorkerKilled)
+	byID := appLines(t, s, ids(answered), 10*time.Second)
+	access := accessLines(t, s, ids(answered), 10*time.Second)
 	retried := 0
 	var synErr, backlogErr []float64
 	var detail []string
-	for i := range r.Results {
-		res := &r.Results[i]
+	for i := range answered {
+		res := &answered[i]
 		if res.SynRetrans != 0 {
 			t.Errorf("%s: the client's own connect to nginx retransmitted a SYN (%d)", res.RequestID, res.SynRetrans)
 		}
@@ -168,9 +169,7 @@ func TestDirectBacklogFullClientSynRetry(t *testing.T) {
 	const n = 20
 	r := drive(t, load{URL: urls[0] + "/sleep?ms=1500", Schedule: burstOf(n), Mode: loadgen.NewConn,
 		ConnectTimeout: 20 * time.Second})
-	if got := r.Summary.Outcomes[analyze.OutcomeOK]; got != n {
-		t.Fatalf("outcomes %v: want %d ok", r.Summary.Outcomes, n)
-	}
+	okOrLostBeforeApp(t, s, r, "closed")
 	slow := 0
 	var connects []string
 	for i := range r.Results {
@@ -202,4 +201,56 @@ func TestDirectBacklogFullClientSynRetry(t *testing.T) {
 	if r.Summary.Attribution[analyze.CompSynRetry].Share <= 0 {
 		t.Error("no syn_retry share in the Summary")
 	}
+}
+
+// okOrLostBeforeApp checks that every request either succeeded or ended as
+// lost (an outcome class) without the app ever seeing it, and returns the
+// successful ones.
+//
+// Why a request can be lost: when the accept queue fills between a SYN and
+// its final ACK, the kernel drops the ACK; the connecting side thinks it is
+// connected, but its request bytes sit in retransmission backoff. uWSGI
+// accepts the connection later and, when the bytes do not arrive within its
+// socket timeout (4 s), closes it unanswered: the client sees "closed", or,
+// behind nginx, a late 502 ("worker_killed"). Seen under CI load (3 of 20);
+// it is the real stack's behaviour, so it is allowed — but only for requests
+// the app never logged.
+func okOrLostBeforeApp(t *testing.T, s *stack.Stack, r *run, lost string) []analyze.Result {
+	t.Helper()
+	var ok []analyze.Result
+	var lostIDs []string
+	for _, res := range r.Results {
+		switch res.Outcome {
+		case analyze.OutcomeOK:
+			ok = append(ok, res)
+		case lost:
+			lostIDs = append(lostIDs, res.RequestID)
+		default:
+			t.Fatalf("%s: outcome %s; want ok or %s (outcomes %v)", res.RequestID, res.Outcome, lost, r.Summary.Outcomes)
+		}
+	}
+	if len(ok) == 0 {
+		t.Fatalf("no request succeeded: outcomes %v", r.Summary.Outcomes)
+	}
+	if len(lostIDs) == 0 {
+		return ok
+	}
+	// Wait until the app has logged every successful request, then check
+	// that none of the lost ones is there.
+	appLines(t, s, ids(ok), 10*time.Second)
+	lines, err := stack.ReadAppLog(s.AppLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := map[string]bool{}
+	for _, l := range lines {
+		logged[l.ID] = true
+	}
+	for _, id := range lostIDs {
+		if logged[id] {
+			t.Errorf("%s: outcome %s, but the app logged the request", id, lost)
+		}
+	}
+	t.Logf("%d requests lost before the app (%s): final ACK dropped, request bytes past uWSGI's socket timeout", len(lostIDs), lost)
+	return ok
 }
