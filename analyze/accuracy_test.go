@@ -53,7 +53,7 @@ func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) (
 		Sink: loadgen.SinkFunc(func(rec *loadgen.Record) {
 			var res Result
 			an.Analyze(rec, &res)
-			out = append(out, attributed{Result: res, id: res.RequestID})
+			out = append(out, attributed{Result: res, id: res.ID()})
 		}),
 	})
 	if err != nil {

@@ -1,7 +1,6 @@
 package analyze
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
@@ -109,9 +108,7 @@ func (a *Analyzer) Analyze(rec *loadgen.Record, res *Result) {
 		BytesOut:   rec.BytesOut,
 		ErrorText:  rec.ErrorText,
 	}
-	if a.runID != "" {
-		res.RequestID = requestID(a.runID, rec.Seq)
-	}
+	res.runID = a.runID
 	if rec.Error != loadgen.ErrNone {
 		res.Error = rec.Error.String()
 	}
@@ -147,10 +144,6 @@ func (a *Analyzer) Analyze(rec *loadgen.Record, res *Result) {
 	}
 	res.Outcome = classify(rec.Error, rec.Status, res.Server.HasApp || res.Server.HasQueue, int64(res.ServerWait))
 	a.attribute(res)
-}
-
-func requestID(runID string, seq uint64) string {
-	return fmt.Sprintf("%s-%d", runID, seq)
 }
 
 // readServerTiming parses every timing header the record kept.

@@ -372,8 +372,8 @@ func TestAttribute(t *testing.T) {
 			if res.Outcome != c.outcome {
 				t.Errorf("Outcome = %q, want %q", res.Outcome, c.outcome)
 			}
-			if res.RequestID != "run-1" {
-				t.Errorf("RequestID = %q, want run-1", res.RequestID)
+			if res.ID() != "run-1" {
+				t.Errorf("ID() = %q, want run-1", res.ID())
 			}
 			if t.Failed() {
 				t.Logf("parts: %s; server %+v", partsString(&res), res.Server)
@@ -390,8 +390,8 @@ func TestAnalyzeClientFields(t *testing.T) {
 	a := NewAnalyzer(TimingConfig{}, testRunStart, "")
 	var res Result
 	a.Analyze(&rec, &res)
-	if res.RequestID != "" {
-		t.Errorf("RequestID = %q without a run ID", res.RequestID)
+	if res.ID() != "" {
+		t.Errorf("ID() = %q without a run ID", res.ID())
 	}
 	if res.Seq != 42 || res.Status != 200 || !res.NewConn || res.BytesIn != 200 || res.BytesOut != 80 {
 		t.Errorf("client fields not copied: %+v", res)

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"strconv"
 	"time"
 )
 
@@ -75,8 +76,12 @@ func (s *ServerTiming) Any() bool {
 // server's timing, the attribution and the outcome. It is one line of a
 // results file.
 type Result struct {
-	Seq       uint64
+	Seq uint64
+	// RequestID is the X-Request-Id as read from a results file; for live
+	// results it stays empty (building a string per request is the one
+	// allocation the hot path would make) and ID() derives it.
 	RequestID string
+	runID     string
 	// Offsets from the run's start (monotonic clock).
 	Intended  time.Duration
 	Start     time.Duration
@@ -102,6 +107,16 @@ type Result struct {
 	Server     ServerTiming
 	Attr       Attribution
 	ServerWait time.Duration // request written → first byte: everything the server side took
+}
+
+// ID is the X-Request-Id the request carried: <run-id>-<seq>, or "" when
+// the run sent none. Code that keeps a Result beyond a Sink call and needs
+// the ID as a field can store ID() in RequestID.
+func (r *Result) ID() string {
+	if r.RequestID != "" || r.runID == "" {
+		return r.RequestID
+	}
+	return r.runID + "-" + strconv.FormatUint(r.Seq, 10)
 }
 
 // Lag, TTFB and Total are the client-observed phases, from the intended time.

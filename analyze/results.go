@@ -127,9 +127,17 @@ func (rw *ResultsWriter) Err() error {
 func AppendResultJSON(b []byte, r *Result) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
-	if r.RequestID != "" {
+	switch {
+	case r.RequestID != "":
 		b = append(b, `,"id":`...)
 		b = appendString(b, r.RequestID)
+	case r.runID != "":
+		b = append(b, `,"id":`...)
+		b = appendString(b, r.runID) // run IDs are hex: the '-' and digits need no escaping
+		b = b[:len(b)-1]
+		b = append(b, '-')
+		b = strconv.AppendUint(b, r.Seq, 10)
+		b = append(b, '"')
 	}
 	b = appendMs(b, "intended_ms", r.Intended)
 	b = appendMs(b, "start_ms", r.Start)

@@ -69,7 +69,7 @@ func (o *runOptions) addClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.connMode, "conn-mode", "keepalive", "keepalive (reuse a pool of --connections) or new (one connection per request, server closes)")
 	fs.IntVar(&o.connections, "connections", 64, "keep-alive pool size; requests wait for a free connection (counted as lag)")
 	fs.IntVar(&o.maxInflight, "max-inflight", loadgen.DefaultMaxInflight, "bound on requests in flight; waiting for a slot is generator lag and is reported")
-	fs.DurationVar(&o.batch, "batch-window", loadgen.DefaultBatchWindow, "requests due within this window are sent together (each keeps its intended time;\n  the lag is recorded); 0 wakes for every request: most precise, most CPU")
+	fs.DurationVar(&o.batch, "batch-window", loadgen.DefaultBatchWindow, "cap on the dispatcher's batching: at high rates requests due within a window of\n  about 4 request gaps (at most this) are sent together, each keeping its intended\n  time and recording its lag; 0 wakes for every request: most precise, most CPU")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "limit for each request from its start, connect included")
 	fs.DurationVar(&o.connTimeout, "connect-timeout", 10*time.Second, "limit for the TCP connect (long enough to see SYN retries at 1 s, 2 s, 3 s…)")
 	fs.StringVarP(&o.method, "method", "X", "GET", "HTTP method")

@@ -205,7 +205,9 @@ func drive(t *testing.T, l load) *run {
 	out := &run{RunID: runID, ByID: map[string]*analyze.Result{}}
 	coll := &analyze.Collector{}
 	coll.Sinks = append(coll.Sinks, func(r *analyze.Result) {
-		out.Results = append(out.Results, *r) // r is reused: copy it
+		cp := *r // r is reused: copy it, with its request ID as a field
+		cp.RequestID = r.ID()
+		out.Results = append(out.Results, cp)
 		if l.OnResult != nil {
 			l.OnResult(r, out.Start.Add(r.Done))
 		}
