@@ -340,6 +340,9 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 					st.Truncated = true
 					return info, st, nil
 				}
+				if derr != nil && !sawHeader {
+					return info, st, fmt.Errorf("not a queuegap results file (line %d: %v)", st.Lines, derr)
+				}
 				if derr != nil {
 					return info, st, fmt.Errorf("line %d: %v", st.Lines, derr)
 				}
