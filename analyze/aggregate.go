@@ -56,11 +56,11 @@ type Aggregator struct {
 	runStart    time.Time
 	timeline    *Timeline
 
-	count, newConns, slotWaits, connWaits, synRetrans, estimated, clamped int64
-	withServerTiming, invalidHeaders                                      int64
-	totalSum                                                              time.Duration
-	firstIntended, lastStart, lastDone                                    time.Duration
-	bytesIn, bytesOut                                                     int64
+	count, newConns, slotWaits, connWaits, synRetrans, dataRetrans, estimated, clamped int64
+	withServerTiming, invalidHeaders                                                   int64
+	totalSum                                                                           time.Duration
+	firstIntended, lastStart, lastDone                                                 time.Duration
+	bytesIn, bytesOut                                                                  int64
 }
 
 // NewAggregator makes an empty Aggregator. runStart maps offsets to wall
@@ -138,6 +138,9 @@ func (a *Aggregator) Add(r *Result) {
 	}
 	if r.SynRetrans > 0 {
 		a.synRetrans++
+	}
+	if r.Retrans > r.SynRetrans {
+		a.dataRetrans++
 	}
 	if r.Attr.Estimated {
 		a.estimated++

@@ -103,6 +103,7 @@ func (a *Analyzer) Analyze(rec *loadgen.Record, res *Result) {
 		WaitedSlot: rec.WaitedSlot,
 		WaitedConn: rec.WaitedConn,
 		SynRetrans: int(rec.SynRetrans),
+		Retrans:    int(rec.Retrans),
 		Status:     rec.Status,
 		BytesIn:    rec.BytesIn,
 		BytesOut:   rec.BytesOut,

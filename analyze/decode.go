@@ -56,6 +56,8 @@ func decodeResult(line []byte, r *Result) error {
 			return d.boolean(&r.WaitedConn)
 		case "syn_retrans":
 			return d.int(&r.SynRetrans)
+		case "retrans":
+			return d.int(&r.Retrans)
 		case "status":
 			return d.int(&r.Status)
 		case "bytes_in":

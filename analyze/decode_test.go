@@ -45,6 +45,7 @@ func randomResult(rng *rand.Rand) Result {
 	r.Connect, r.ServerWait = d(time.Second), d(time.Second)
 	r.NewConn, r.WaitedSlot, r.WaitedConn = rng.IntN(2) == 0, rng.IntN(5) == 0, rng.IntN(5) == 0
 	r.SynRetrans = rng.IntN(3)
+	r.Retrans = r.SynRetrans + rng.IntN(2)
 	r.Status = []int{0, 200, 404, 502, 504}[rng.IntN(5)]
 	r.BytesIn, r.BytesOut = rng.IntN(1e6), rng.IntN(1e4)
 	r.Outcome = Outcomes()[rng.IntN(len(Outcomes()))]

@@ -81,6 +81,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.SynRetrans > 0 {
 		fmt.Fprintf(&b, "\n%d connections retransmitted their SYN: the server's accept queue was full\n", s.SynRetrans)
 	}
+	if s.DataRetrans > 0 {
+		fmt.Fprintf(&b, "%d requests were retransmitted after connecting: the accept queue filled between SYN and final ACK\n", s.DataRetrans)
+	}
 	g := s.Generator
 	if g.FellBehind {
 		b.WriteString("\nWARNING: the generator, not the target, fell behind:")

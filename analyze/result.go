@@ -94,6 +94,7 @@ type Result struct {
 	WaitedSlot bool
 	WaitedConn bool
 	SynRetrans int
+	Retrans    int // retransmits by the first byte; > SynRetrans: the request data was resent
 
 	Connect    time.Duration // DNS+TCP+TLS of a new connection
 	DNS        time.Duration

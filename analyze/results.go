@@ -166,6 +166,9 @@ func AppendResultJSON(b []byte, r *Result) []byte {
 	if r.SynRetrans > 0 {
 		b = appendInt(b, "syn_retrans", int64(r.SynRetrans))
 	}
+	if r.Retrans > 0 {
+		b = appendInt(b, "retrans", int64(r.Retrans))
+	}
 	b = appendInt(b, "status", int64(r.Status))
 	b = appendInt(b, "bytes_in", int64(r.BytesIn))
 	b = appendInt(b, "bytes_out", int64(r.BytesOut))

@@ -21,7 +21,7 @@ func fullResult() Result {
 		Seq: 123456789, RequestID: "run-123456789",
 		Intended: us(1_000_001), Start: us(1_002_003), Sent: us(1_004_005), Written: us(1_004_105),
 		FirstByte: us(3_456_789), Done: us(3_467_891),
-		NewConn: true, WaitedSlot: true, WaitedConn: true, SynRetrans: 2,
+		NewConn: true, WaitedSlot: true, WaitedConn: true, SynRetrans: 2, Retrans: 3,
 		Connect: us(2002), DNS: us(501), TLS: us(999), Status: 502, BytesIn: 4321, BytesOut: 87,
 		Error: "protocol_error", ErrorText: "unexpected EOF", Outcome: "protocol_error",
 		ServerWait: us(2_452_684),

@@ -110,7 +110,8 @@ type Summary struct {
 	Estimated     int64                     `json:"estimated"` // requests whose backlog was inferred
 	Clamped       int64                     `json:"clamped"`   // requests whose server timing exceeded the client's
 	NewConns      int64                     `json:"new_conns"`
-	SynRetrans    int64                     `json:"syn_retransmits"` // requests whose connect retransmitted a SYN
+	SynRetrans    int64                     `json:"syn_retransmits"`  // requests whose connect retransmitted a SYN
+	DataRetrans   int64                     `json:"data_retransmits"` // requests whose data was retransmitted after connect
 	Server        ServerStats               `json:"server"`
 	ClockOffset   ClockOffset               `json:"clock_offset"`
 	Generator     GeneratorStats            `json:"generator"`
@@ -140,6 +141,7 @@ func (a *Aggregator) Summarize(info RunInfo) Summary {
 		Clamped:       a.clamped,
 		NewConns:      a.newConns,
 		SynRetrans:    a.synRetrans,
+		DataRetrans:   a.dataRetrans,
 	}
 	window := info.SendWindow
 	if window <= 0 {

@@ -245,6 +245,7 @@ func ParseHeader(s string) ([2]string, error) {
 // owned by one caller of DoOn at a time.
 type Conn struct {
 	nc      net.Conn
+	tcp     net.Conn // the TCP connection under TLS, for TCP_INFO
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	resp    fasthttp.Response
@@ -330,7 +331,8 @@ func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 		return nil, err
 	}
 	rec.ConnectDone = c.since()
-	rec.SynRetrans = synRetransmits(nc)
+	rec.SynRetrans = retransmits(nc)
+	tcp := nc
 	if c.tlsConfig != nil {
 		tc := tls.Client(nc, c.tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -340,7 +342,7 @@ func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 		rec.TLSDone = c.since()
 		nc = tc
 	}
-	cn := &Conn{nc: nc}
+	cn := &Conn{nc: nc, tcp: tcp}
 	cn.br = bufio.NewReaderSize(cn, 16<<10)
 	cn.bw = bufio.NewWriterSize(nc, 4<<10)
 	c.mu.Lock()
@@ -396,6 +398,9 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 		return false
 	}
 	rec.FirstByte = c.since()
+	if rec.NewConn {
+		rec.Retrans = retransmits(cn.tcp)
+	}
 	resp := &cn.resp
 	resp.Reset()
 	resp.SkipBody = c.skipBody

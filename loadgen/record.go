@@ -118,6 +118,7 @@ type Record struct {
 	WaitedSlot   bool          // waited for an in-flight slot (--max-inflight): generator lag
 	WaitedConn   bool          // waited for a free pooled connection (--connections)
 	SynRetrans   uint8         // SYN retransmits seen on the new connection (TCP_INFO)
+	Retrans      uint8         // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
 	Status       int           // HTTP status, 0 without a response
 	BytesOut     int           // request bytes written
 	BytesIn      int           // response bytes read (headers and body)

@@ -6,9 +6,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// synRetransmits reads TCP_INFO right after connect: any retransmit by then
-// was a SYN the server's kernel dropped (a full accept queue, typically).
-func synRetransmits(nc net.Conn) uint8 {
+// retransmits reads the connection's total retransmit count from TCP_INFO.
+// Right after connect, any retransmit was a SYN the server's kernel dropped
+// (a full accept queue, typically); more by the first response byte means
+// the request's own bytes were retransmitted.
+func retransmits(nc net.Conn) uint8 {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
 		return 0

@@ -4,4 +4,4 @@ package loadgen
 
 import "net"
 
-func synRetransmits(net.Conn) uint8 { return 0 }
+func retransmits(net.Conn) uint8 { return 0 }

@@ -120,6 +120,11 @@ func TestBacklogOverflowCausesSynRetries(t *testing.T) {
 		if r.SynRetrans > 0 {
 			retrans++
 		}
+		// TCP_INFO's count only grows: re-read at the first byte it can
+		// never be below the count right after connect.
+		if r.Retrans < r.SynRetrans {
+			t.Errorf("retransmits at first byte %d < at connect %d", r.Retrans, r.SynRetrans)
+		}
 	}
 	// The accept queue holds backlog+1 = 3 beside 2 busy workers: most of
 	// the burst's SYNs are dropped and retried after ≥ 1 s.
