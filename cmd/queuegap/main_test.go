@@ -206,3 +206,65 @@ func TestAnalyzeFileMatchesRun(t *testing.T) {
 		t.Fatalf("analyze of the file differs from run:\nrun     %+v\nanalyze %+v", a.Phases["total"], b.Phases["total"])
 	}
 }
+
+// --fail-if turns a check into exit code 3 with the measured value, on run
+// and on analyze; --compare prints both runs with the change.
+func TestFailIfAndCompare(t *testing.T) {
+	srv := target(t, prefork.Config{Workers: 2, Backlog: 64, ServiceTime: 40 * time.Millisecond})
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.jsonl"), filepath.Join(dir, "b.jsonl")
+
+	var stdout bytes.Buffer
+	cmd := queuegap("run", "--burst", "8", "--conn-mode", "new", "-q", "--out", a,
+		"--fail-if", "p99(total) > 1ms", "--fail-if", "rate(errors) > 50%", srv.URL())
+	cmd.Stdout = &stdout
+	err := cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitCheckFailed {
+		t.Fatalf("run with a failing check: exit %d (%v), want %d\n%s", code, err, exitCheckFailed, stdout.String())
+	}
+	out := stdout.String()
+	if !strings.Contains(out, "FAIL: p99(total) > 1ms (measured ") || !strings.Contains(out, "pass: rate(errors) > 50% (measured 0.00%)") {
+		t.Fatalf("check lines missing:\n%s", out)
+	}
+	// Same file, a check that holds: exit 0. A malformed check: exit 2.
+	if err := queuegap("analyze", "--fail-if", "p99(total) > 1h", a).Run(); err != nil {
+		t.Fatalf("analyze with a passing check: %v", err)
+	}
+	bad := queuegap("analyze", "--fail-if", "p99(total) >> 1s", a)
+	bad.Run()
+	if code := bad.ProcessState.ExitCode(); code != exitUsage {
+		t.Fatalf("malformed --fail-if: exit %d, want %d", code, exitUsage)
+	}
+
+	// B: the same burst against twice the workers finishes sooner.
+	srv2 := target(t, prefork.Config{Workers: 8, Backlog: 64, ServiceTime: 40 * time.Millisecond})
+	if err := queuegap("run", "--burst", "8", "--conn-mode", "new", "-q", "--out", b, srv2.URL()).Run(); err != nil {
+		t.Fatal(err)
+	}
+	cmpOut, err := queuegap("analyze", "--compare", a, b).Output()
+	if err != nil {
+		t.Fatalf("--compare: %v", err)
+	}
+	text := string(cmpOut)
+	for _, want := range []string{"A: " + a, "B: " + b, "p99(total)", "share(backlog)"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("--compare output lacks %q:\n%s", want, text)
+		}
+	}
+	jsonOut, err := queuegap("analyze", "--compare", "--json", a, b).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c analyze.Comparison
+	if err := json.Unmarshal(jsonOut, &c); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range c.Changes {
+		if ch.Metric == "p99(total)" && !(ch.B < ch.A) {
+			t.Errorf("p99(total) with 8 workers (%v ms) not below 2 workers (%v ms)", ch.B, ch.A)
+		}
+	}
+	if one := queuegap("analyze", "--compare", a); one.Run() == nil || one.ProcessState.ExitCode() != exitUsage {
+		t.Error("--compare with one file accepted")
+	}
+}
