@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strings"
 	"sync"
@@ -372,5 +373,35 @@ func TestHighRateLagDoesNotGrow(t *testing.T) {
 	// machine; one release per wake-up put it at 5–20 ms.
 	if m := median(recs); m > 4*DefaultBatchWindow {
 		t.Fatalf("median lag %v at 8000 req/s, want ≤ %v: the dispatcher falls behind its schedule", m, 4*DefaultBatchWindow)
+	}
+}
+
+func TestHTTPS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Server-Timing", "app;dur=1")
+		io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.URL + "/x"}, Mode: NewConn, InsecureTLS: true, KeepHeaders: []string{"Server-Timing"}},
+		Schedule{Burst{Size: 3, Every: time.Millisecond, Count: 1}})
+	for _, r := range recs {
+		if r.Status != 200 || r.Error != ErrNone {
+			t.Fatalf("status %d, error %q %s", r.Status, r.Error, r.ErrorText)
+		}
+		if !(r.ConnectDone > 0 && r.TLSDone >= r.ConnectDone && r.Written >= r.TLSDone) {
+			t.Fatalf("TLS phases out of order: connect %v, tls %v, written %v", r.ConnectDone, r.TLSDone, r.Written)
+		}
+		if string(r.Header("Server-Timing")) != "app;dur=1" {
+			t.Fatalf("kept header %q", r.Header("Server-Timing"))
+		}
+	}
+	// Without --insecure the test server's certificate is not trusted: a
+	// classified tls_error, one per request, no retries.
+	recs, _ = collect(t, ClientConfig{Request: Request{URL: srv.URL + "/x"}, Mode: NewConn},
+		Schedule{Burst{Size: 2, Every: time.Millisecond, Count: 1}})
+	for _, r := range recs {
+		if r.Error != ErrTLS || r.Status != 0 {
+			t.Fatalf("untrusted certificate: class %q (%s), status %d; want tls_error", r.Error, r.ErrorText, r.Status)
+		}
 	}
 }

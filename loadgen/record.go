@@ -189,9 +189,13 @@ func nonNeg(d time.Duration) time.Duration {
 // classifyDialError maps a dial failure to its class.
 func classifyDialError(err error) ErrorClass {
 	var dnsErr *net.DNSError
+	var tlsErr *tlsError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return ErrCanceled
+	case errors.As(err, &tlsErr):
+		// Connected, but the handshake failed (or timed out): a TLS problem.
+		return ErrTLS
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return ErrRefused
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
