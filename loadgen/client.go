@@ -244,13 +244,29 @@ func ParseHeader(s string) ([2]string, error) {
 // Conn is one client connection with its buffers and a reusable response,
 // owned by one caller of DoOn at a time.
 type Conn struct {
-	nc      net.Conn
-	tcp     net.Conn // the TCP connection under TLS, for TCP_INFO
-	br      *bufio.Reader
-	bw      *bufio.Writer
-	resp    fasthttp.Response
-	bytesIn int
-	scratch [20]byte
+	lastUsed time.Duration // run offset when the last exchange ended
+	nc       net.Conn
+	tcp      net.Conn // the TCP connection under TLS, for TCP_INFO
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	resp     fasthttp.Response
+	bytesIn  int
+	scratch  [20]byte
+}
+
+// staleAfter: a keep-alive connection idle this long is checked before
+// reuse. Servers close idle connections after a keep-alive timeout (5 s in
+// Node, 75 s in nginx); at low rates each pooled connection idles for many
+// request gaps, and without the check every such request would fail as
+// "closed". Busy connections are never idle this long, so the check costs
+// high-rate runs nothing.
+const staleAfter = 100 * time.Millisecond
+
+// alive reports whether an idle connection is still usable: nothing to
+// read means open and quiet; EOF, an error or unexpected bytes (e.g. a TLS
+// close_notify) mean it must not carry a request.
+func (cn *Conn) alive() bool {
+	return cn.br.Buffered() == 0 && socketQuiet(cn.tcp)
 }
 
 func (cn *Conn) Read(p []byte) (int, error) {
@@ -281,6 +297,13 @@ func (c *Client) Do(ctx context.Context, rec *Record) {
 // connection is in hand or its dial begins. It never retries.
 func (c *Client) DoOn(ctx context.Context, rec *Record, slot **Conn) {
 	cn := *slot
+	if cn != nil && c.since()-cn.lastUsed >= staleAfter && !cn.alive() {
+		// The server closed it while idle (keep-alive timeout): dial a new
+		// one. Nothing was sent, so this is connection management, not a
+		// retry.
+		c.closeConn(cn, false)
+		cn, *slot = nil, nil
+	}
 	if cn == nil {
 		var err error
 		cn, err = c.dial(ctx, rec)
@@ -300,6 +323,7 @@ func (c *Client) DoOn(ctx context.Context, rec *Record, slot **Conn) {
 		rec.Start = c.since()
 	}
 	if c.exchange(ctx, cn, rec) && cn.br.Buffered() == 0 {
+		cn.lastUsed = rec.Done
 		*slot = cn
 		return
 	}

@@ -405,3 +405,34 @@ func TestHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// A server that closes idle keep-alive connections (a keep-alive timeout)
+// must not turn every low-rate request into a "closed" error: the client
+// notices the closed connection before using it and dials a new one.
+func TestKeepAliveSurvivesServerIdleTimeout(t *testing.T) {
+	srv := newRawServer(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)) // idle timeout
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				c.Close()
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+		}
+	})
+	// 5 req/s over 2 connections: each idles ≈ 400 ms between uses, far
+	// beyond the server's 50 ms.
+	recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 2},
+		Schedule{Constant{Rate: 5, Duration: 2 * time.Second}})
+	for _, r := range recs {
+		if r.Status != 200 {
+			t.Fatalf("status %d, class %q (%s): a stale keep-alive connection was used", r.Status, r.Error, r.ErrorText)
+		}
+	}
+	if got := srv.accepts.Load(); got != int64(len(recs)) {
+		t.Fatalf("%d connections for %d requests: each should have been redialled after the idle close", got, len(recs))
+	}
+}

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"net"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,4 +31,27 @@ func retransmits(nc net.Conn) uint8 {
 		n = 255
 	}
 	return uint8(n)
+}
+
+// socketQuiet peeks at the socket without blocking: true when nothing is
+// waiting to be read (no data, no EOF, no error).
+func socketQuiet(nc net.Conn) bool {
+	sc, ok := nc.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	if !ok {
+		return true
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return true
+	}
+	quiet := true
+	var b [1]byte
+	raw.Read(func(fd uintptr) bool {
+		_, _, err := unix.Recvfrom(int(fd), b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		quiet = err == unix.EAGAIN
+		return true // never wait
+	})
+	return quiet
 }
