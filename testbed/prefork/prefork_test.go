@@ -84,7 +84,10 @@ func TestBurstCompletesInWaves(t *testing.T) {
 			t.Fatalf("wave %d at %v, want ≈ %v", i+1, mid, time.Duration(k*float64(service)))
 		}
 	}
-	// The app's own accounting sees the queue the clients waited in.
+	// The app's own accounting sees the queue the clients waited in. A
+	// worker accounts a request just after sending its response; Close
+	// waits for the workers, so every OnRequest has returned.
+	srv.Close()
 	n := 0
 	served.Range(func(_, v any) bool {
 		s := v.(Served)
