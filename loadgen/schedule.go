@@ -231,41 +231,6 @@ func (s Schedule) Planned() int64 {
 	return n
 }
 
-// PlannedBy estimates how many requests are due by offset at (from the start
-// of the schedule); used for progress reporting only.
-func (s Schedule) PlannedBy(at time.Duration) int64 {
-	var n int64
-	var base time.Duration
-	for _, st := range s {
-		l := st.Length()
-		if at >= base+l {
-			n += plannedEstimate(st)
-			base += l
-			continue
-		}
-		it := st.iterator()
-		for {
-			off, k, ok := it.next()
-			if !ok || base+off > at {
-				break
-			}
-			n += int64(k)
-		}
-		break
-	}
-	return n
-}
-
-func plannedEstimate(st Stage) int64 {
-	if p := st.Planned(); p >= 0 {
-		return p
-	}
-	if p, ok := st.(Poisson); ok {
-		return int64(p.Rate * p.Duration.Seconds())
-	}
-	return 0
-}
-
 func (s Schedule) String() string {
 	parts := make([]string, len(s))
 	for i, st := range s {

@@ -151,16 +151,3 @@ func TestScheduleValidate(t *testing.T) {
 		t.Fatal("zero rate validated")
 	}
 }
-
-func TestPlannedBy(t *testing.T) {
-	s := Schedule{Constant{Rate: 100, Duration: time.Second}, Burst{Size: 50, Every: time.Second, Count: 2}}
-	if got := s.PlannedBy(500 * time.Millisecond); got < 49 || got > 51 {
-		t.Errorf("PlannedBy(0.5s) = %d, want ≈50", got)
-	}
-	if got := s.PlannedBy(1500 * time.Millisecond); got != 150 {
-		t.Errorf("PlannedBy(1.5s) = %d, want 150", got)
-	}
-	if got := s.PlannedBy(10 * time.Second); got != 200 {
-		t.Errorf("PlannedBy(end) = %d, want 200", got)
-	}
-}

@@ -12,17 +12,15 @@ import (
 // Go timers fire ≈0.5 ms late at p50 (sub-millisecond timeouts round up in
 // the netpoller), too coarse for a load generator; a timerfd armed with an
 // absolute CLOCK_MONOTONIC deadline fires within tens of µs, and because it
-// is read through Go's netpoller, no OS thread blocks in a syscall (which
-// made sysmon steal and hand back the dispatcher's P on every wait).
-// QUEUEGAP_WAITER=nanosleep selects clock_nanosleep on a locked thread
-// instead, for comparison.
+// is read through Go's netpoller, no OS thread blocks in a syscall (the
+// first design, clock_nanosleep on a locked thread, did, and sysmon took and
+// handed back the dispatcher's P on every wait). Without a timerfd it falls
+// back to Go's timers.
 func newWaiter(origin time.Time) waiter {
-	if os.Getenv("QUEUEGAP_WAITER") != "nanosleep" {
-		if w, err := newTimerfdWaiter(origin); err == nil {
-			return w
-		}
+	if w, err := newTimerfdWaiter(origin); err == nil {
+		return w
 	}
-	return newNanosleepWaiter(origin)
+	return &sleepWaiter{origin}
 }
 
 // monoOrigin returns CLOCK_MONOTONIC at origin, in ns. Go's monotonic
@@ -79,41 +77,3 @@ func (w *timerfdWaiter) until(at time.Duration) {
 }
 
 func (w *timerfdWaiter) close() { w.f.Close() }
-
-// nanosleepWaiter sleeps with clock_nanosleep(TIMER_ABSTIME) on a locked OS
-// thread with a 1 ns timer slack.
-type nanosleepWaiter struct {
-	origin time.Time
-	mono0  int64
-}
-
-func newNanosleepWaiter(origin time.Time) waiter {
-	// The dispatcher sleeps on a locked thread; with a single P every
-	// request goroutine would wait for that thread to give the P back.
-	if runtime.GOMAXPROCS(0) < 2 {
-		runtime.GOMAXPROCS(2)
-	}
-	runtime.LockOSThread()
-	// Timer slack defaults to 50 µs per thread; make this thread's exact.
-	_ = unix.Prctl(unix.PR_SET_TIMERSLACK, 1, 0, 0, 0)
-	return &nanosleepWaiter{origin: origin, mono0: monoOrigin(origin)}
-}
-
-func (w *nanosleepWaiter) until(at time.Duration) {
-	for {
-		rem := at - time.Since(w.origin)
-		if rem <= 0 {
-			return
-		}
-		if rem < spinBelow {
-			for time.Since(w.origin) < at {
-			}
-			return
-		}
-		ts := unix.NsecToTimespec(w.mono0 + int64(at))
-		// EINTR (signals) just loops; the remaining time is recomputed.
-		_ = unix.ClockNanosleep(unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, &ts, nil)
-	}
-}
-
-func (w *nanosleepWaiter) close() { runtime.UnlockOSThread() }

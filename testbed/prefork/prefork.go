@@ -18,7 +18,6 @@ package prefork
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -293,13 +292,3 @@ func writeError(bw *bufio.Writer, code int, msg string) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// Run starts a server, blocks until ctx is done, then closes it.
-func Run(ctx context.Context, cfg Config) error {
-	s, err := Start(cfg)
-	if err != nil {
-		return err
-	}
-	<-ctx.Done()
-	return s.Close()
-}
