@@ -84,6 +84,9 @@ type Server struct {
 	stop  chan struct{}
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start listens with an explicit backlog and starts the workers.
@@ -126,20 +129,17 @@ func (s *Server) URL() string { return "http://" + s.Addr() + "/" }
 
 // Close stops accepting, ends open connections and waits for the workers.
 func (s *Server) Close() error {
-	select {
-	case <-s.stop:
-		return nil
-	default:
-	}
-	close(s.stop)
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		s.closeErr = s.ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+	})
 	s.wg.Wait()
-	return err
+	return s.closeErr
 }
 
 func (s *Server) worker(id int) {
@@ -162,21 +162,34 @@ func (s *Server) worker(id int) {
 			time.Sleep(5 * time.Millisecond) // e.g. EMFILE: back off, don't spin
 			continue
 		}
-		s.track(c, true)
+		if !s.track(c, true) {
+			c.Close() // Close is under way: don't start serving
+			return
+		}
 		s.serveConn(id, c, req)
 		s.track(c, false)
 		c.Close()
 	}
 }
 
-func (s *Server) track(c net.Conn, add bool) {
+// track registers (or forgets) a connection being served. Registering fails
+// once Close has begun: Close marks stop before sweeping the registered
+// connections under the same lock, so a connection accepted just as Close
+// runs is either swept or refused here — never served while Close waits.
+func (s *Server) track(c net.Conn, add bool) bool {
 	s.mu.Lock()
-	if add {
-		s.conns[c] = struct{}{}
-	} else {
+	defer s.mu.Unlock()
+	if !add {
 		delete(s.conns, c)
+		return true
 	}
-	s.mu.Unlock()
+	select {
+	case <-s.stop:
+		return false
+	default:
+	}
+	s.conns[c] = struct{}{}
+	return true
 }
 
 // serveConn serves requests on one connection until it closes, or just one
