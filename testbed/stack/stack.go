@@ -128,7 +128,10 @@ type proc struct {
 	Name    string `json:"name"`    // "nginx", "app1", "app2"
 	Pid     int    `json:"pid"`     // also its process group and session id
 	Cmdline string `json:"cmdline"` // /proc/PID/cmdline once ready (NULs as spaces)
-	Log     string `json:"log"`     // its stdout+stderr
+	// Start is its start time from /proc/PID/stat, which with Pid names exactly this
+	// process; 0 in state files written before it was recorded.
+	Start uint64 `json:"start_ticks,omitempty"`
+	Log   string `json:"log"` // its stdout+stderr
 
 	cmd  *exec.Cmd     // nil when attached from a state file
 	done chan struct{} // closed when cmd.Wait returned (own children only)
@@ -374,6 +377,9 @@ func (s *Stack) start(name, script string, env []string) error {
 		return fmt.Errorf("start %s: %w", name, err)
 	}
 	p := &proc{Name: name, Pid: cmd.Process.Pid, Log: logPath, cmd: cmd, done: make(chan struct{})}
+	if st, ok := readProcStat(p.Pid); ok {
+		p.Start = st.Start // our unreaped child: the pid is still this process
+	}
 	go func() {
 		_ = cmd.Wait()
 		close(p.done)
@@ -560,10 +566,15 @@ func (p *proc) alive() bool {
 			return true
 		}
 	}
-	cl := readCmdline(p.Pid)
-	if cl == "" {
-		return false // gone, or a zombie
+	st, ok := readProcStat(p.Pid)
+	if !ok || st.State == 'Z' {
+		return false
 	}
+	if p.Start != 0 {
+		return st.Start == p.Start
+	}
+	// A state file without start times: fall back to the command line.
+	cl := readCmdline(p.Pid)
 	if p.Cmdline != "" {
 		return cl == p.Cmdline
 	}
@@ -576,18 +587,38 @@ func (p *proc) alive() bool {
 	return false
 }
 
+// pidReused reports whether p's pid now belongs to a process other than the one we started.
+// A zombie of our own leader is not a reuse: its group may still hold workers.
+func (p *proc) pidReused() bool {
+	if p.cmd != nil {
+		select {
+		case <-p.done:
+		default:
+			return false // our unreaped child holds the pid until cmd.Wait returns
+		}
+	}
+	st, ok := readProcStat(p.Pid)
+	if !ok {
+		return false
+	}
+	if p.Start != 0 {
+		return st.Start != p.Start
+	}
+	return st.State != 'Z' && !p.alive()
+}
+
 func (p *proc) stop() error {
 	if p.alive() {
 		_ = syscall.Kill(p.Pid, syscall.SIGTERM)
 		p.waitGone(termWait)
 	}
 	// Workers left in the group (leader killed or gone): the group id is the leader's pid,
-	// which Linux does not hand out again while the group has members. So when the leader is
-	// gone but some other process now has its pid, the group of that id is not ours.
-	if !p.alive() && readCmdline(p.Pid) != "" {
+	// which Linux does not hand out again while the group has members. So when some other
+	// process now has the leader's pid, the group of that id is not ours.
+	if p.pidReused() {
 		return nil
 	}
-	if groupExists(p.Pid) || p.alive() {
+	if groupAlive(p.Pid) || p.alive() {
 		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
 		if !p.waitGone(killWait) {
 			return fmt.Errorf("%s (pid %d): process group still alive after SIGKILL", p.Name, p.Pid)
@@ -600,7 +631,7 @@ func (p *proc) stop() error {
 func (p *proc) waitGone(d time.Duration) bool {
 	deadline := time.Now().Add(d)
 	for {
-		if !p.alive() && !groupExists(p.Pid) {
+		if !p.alive() && !groupAlive(p.Pid) {
 			return true
 		}
 		if time.Now().After(deadline) {
@@ -615,10 +646,6 @@ func (p *proc) waitGone(d time.Duration) bool {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-func groupExists(pgid int) bool {
-	return syscall.Kill(-pgid, 0) == nil
 }
 
 // readCmdline returns /proc/PID/cmdline with NULs as spaces, "" if there is no such process.

@@ -1,7 +1,9 @@
 package stack
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,35 +111,158 @@ func TestReadAppLog(t *testing.T) {
 	}
 }
 
-// TestAttachDownSparesOtherProcesses: a recorded pid whose command line no longer matches
-// (reused by another program) is neither signalled nor has its process group killed.
+// TestAttachDownSparesOtherProcesses: a recorded pid that now names another process (the pid
+// was handed out again) is neither signalled nor has its process group killed — whether the
+// state file has start times or, from an older version, only command lines. The foreign
+// process is checked right after it starts, while its command line may still read empty
+// (exec in progress): that window once made Down kill it.
 func TestAttachDownSparesOtherProcesses(t *testing.T) {
-	cmd := exec.Command("sleep", "30")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		t.Skip(err)
+	for _, tc := range []struct {
+		name      string
+		withStart bool
+	}{{"start time", true}, {"command line only", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("sleep", "30")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			if err := cmd.Start(); err != nil {
+				t.Skip(err)
+			}
+			defer func() { cmd.Process.Kill(); cmd.Wait() }()
+			pid := cmd.Process.Pid
+			dir := t.TempDir()
+			p := &proc{Name: "nginx", Pid: pid, Cmdline: "nginx: master process nginx -p " + dir}
+			if tc.withStart {
+				st, ok := readProcStat(pid)
+				if !ok {
+					t.Fatalf("no /proc/%d/stat", pid)
+				}
+				p.Start = st.Start + 1 // the process we "started" had this pid before
+			}
+			s := &Stack{dir: dir, sockDir: dir, procs: []*proc{p}}
+			if err := s.writeState(); err != nil {
+				t.Fatal(err)
+			}
+			a, err := Attach(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := a.Status(context.Background()); len(st.Procs) != 1 || st.Procs[0].Alive {
+				t.Errorf("status calls a foreign process ours: %+v", st.Procs)
+			}
+			if err := a.Down(); err != nil {
+				t.Fatal(err)
+			}
+			if st, ok := readProcStat(pid); !ok || st.State == 'Z' {
+				t.Fatalf("Down killed an unrelated process (state %q)", st.State)
+			}
+			if !NotRunning(func() error { _, err := Attach(dir); return err }()) {
+				t.Error("state file not removed")
+			}
+		})
 	}
-	defer cmd.Process.Kill()
-	dir := t.TempDir()
-	s := &Stack{dir: dir, sockDir: dir, procs: []*proc{{Name: "nginx", Pid: cmd.Process.Pid,
-		Cmdline: "nginx: master process nginx -p " + dir}}}
-	if err := s.writeState(); err != nil {
-		t.Fatal(err)
+}
+
+// TestAttachDownKillsOwnGroup: with the leader's start time matching, an attached Down stops
+// the leader and its group: a leader that takes its workers down on TERM (as uWSGI's master
+// does), and workers left behind by a leader that is already gone.
+func TestAttachDownKillsOwnGroup(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		leaderAlive  bool
+	}{
+		{"leader alive", `trap 'trap - TERM; kill 0' TERM; sleep 30 & echo $!; wait`, true},
+		{"leader gone", `sleep 30 & echo $!`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command("/bin/sh", "-c", tc.script)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Skip(err)
+			}
+			leader := cmd.Process.Pid
+			st, ok := readProcStat(leader) // before it can exit: our unreaped child
+			var worker int
+			if _, err := fmt.Fscan(out, &worker); err != nil {
+				cmd.Process.Kill()
+				t.Fatal(err)
+			}
+			defer syscall.Kill(-leader, syscall.SIGKILL)
+			exited := make(chan struct{})
+			go func() { cmd.Wait(); close(exited) }() // reap it, as its real parent would
+			if !ok {
+				t.Fatal("no stat for the leader")
+			}
+			if !tc.leaderAlive {
+				<-exited
+			}
+			dir := t.TempDir()
+			s := &Stack{dir: dir, sockDir: dir, procs: []*proc{{Name: "app1", Pid: leader, Start: st.Start}}}
+			if err := s.writeState(); err != nil {
+				t.Fatal(err)
+			}
+			a, err := Attach(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := a.Status(context.Background()); len(st.Procs) != 1 || st.Procs[0].Alive != tc.leaderAlive {
+				t.Errorf("status: %+v, want alive=%v", st.Procs, tc.leaderAlive)
+			}
+			if err := a.Down(); err != nil {
+				t.Fatal(err)
+			}
+			if ws, ok := readProcStat(worker); ok && ws.State != 'Z' {
+				t.Errorf("worker %d survived Down (state %q)", worker, ws.State)
+			}
+			if groupAlive(leader) {
+				t.Errorf("process group %d still has members", leader)
+			}
+		})
 	}
-	a, err := Attach(dir)
-	if err != nil {
-		t.Fatal(err)
+}
+
+func TestParseProcStat(t *testing.T) {
+	tail := " 1 1 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 843603 3133440 365"
+	for _, tc := range []struct {
+		in      string
+		want    procStat
+		wantErr bool
+	}{
+		{"24771 (cat) R 24768" + tail, procStat{'R', 1, 843603}, false},
+		{"7 (a) b) c) Z 1" + tail, procStat{'Z', 1, 843603}, false}, // ')' inside the name
+		{"7 (x y) S 1 5 5 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 9 1 1", procStat{'S', 5, 9}, false},
+		{"7 (cat) R 1 1 1", procStat{}, true},
+		{"7 cat R 1" + tail, procStat{}, true},
+		{"7 (cat) RR 1" + tail, procStat{}, true},
+		{"7 (cat) R 1 1 1 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 -5 1 1", procStat{}, true},
+		{"", procStat{}, true},
+	} {
+		got, err := parseProcStat([]byte(tc.in))
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("parseProcStat(%q) = %+v, %v; want %+v, err %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
 	}
-	if st := a.Status(context.Background()); len(st.Procs) != 1 || st.Procs[0].Alive {
-		t.Errorf("status calls a foreign process ours: %+v", st.Procs)
+	if st, ok := readProcStat(os.Getpid()); !ok || st.Start == 0 || st.State == 'Z' {
+		t.Errorf("own stat: %+v %v", st, ok)
 	}
-	if err := a.Down(); err != nil {
-		t.Fatal(err)
+	if _, ok := readProcStat(-1); ok {
+		t.Error("stat of pid -1 reads as a process")
 	}
-	if err := syscall.Kill(cmd.Process.Pid, 0); err != nil {
-		t.Fatalf("Down killed an unrelated process: %v", err)
-	}
-	if !NotRunning(func() error { _, err := Attach(dir); return err }()) {
-		t.Error("state file not removed")
-	}
+}
+
+func FuzzParseProcStat(f *testing.F) {
+	f.Add([]byte("24771 (cat) R 24768 1 1 0 -1 4194304 98 0 0 0 0 0 0 0 20 0 1 0 843603 3133440 365"))
+	f.Add([]byte("1 ()) Z"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		st, err := parseProcStat(b)
+		if err != nil && st != (procStat{}) {
+			t.Fatalf("error with a value: %+v", st)
+		}
+		if err == nil && (st.State == ' ' || !bytes.Contains(b, []byte(")"))) {
+			t.Fatalf("accepted %q as %+v", b, st)
+		}
+	})
 }
