@@ -43,9 +43,9 @@ testbed-deps:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
 	fi
 
-# A short run of every fuzz target: the server timing header parsers and
-# the results-file decoder.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/
+# A short run of every fuzz target: the server timing header parsers, the
+# results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -117,12 +117,16 @@ func LooksLikeHDRLog(head []byte) bool {
 	return bytes.HasPrefix(head, []byte("#[")) || bytes.HasPrefix(head, []byte("Tag=")) || bytes.HasPrefix(head, []byte("\"StartTimestamp\""))
 }
 
+// maxHDRLogBytes bounds the merged histograms ReadHDRLog holds. queuegap's own logs need
+// about 1 MB (a dozen tags of 1 µs–1 h at 3 significant figures).
+const maxHDRLogBytes = 256 << 20
+
 // ReadHDRLog merges every interval histogram of a log, per tag, exactly.
 // Untagged histograms (from other tools) are treated as "total".
 func ReadHDRLog(r io.Reader) (map[string]*hdrhistogram.Histogram, error) {
 	lr := hdrhistogram.NewHistogramLogReader(bufio.NewReader(r))
 	merged := map[string]*hdrhistogram.Histogram{}
-	n := 0
+	n, held := 0, 0
 	for {
 		h, err := lr.NextIntervalHistogram()
 		if err != nil {
@@ -141,6 +145,11 @@ func ReadHDRLog(r io.Reader) (map[string]*hdrhistogram.Histogram, error) {
 				return nil, fmt.Errorf("HDR log: %d values of tag %s outside the histogram range", dropped, tag)
 			}
 		} else {
+			// Each new tag keeps a histogram whose size its header chooses (up to ≈50 MB):
+			// bound the total so a forged or foreign log cannot exhaust memory.
+			if held += h.ByteSize(); held > maxHDRLogBytes {
+				return nil, fmt.Errorf("HDR log: interval %d: histograms of %d tags need over %d MB; not a log of queuegap's phases?", n, len(merged)+1, maxHDRLogBytes>>20)
+			}
 			merged[tag] = h
 		}
 	}

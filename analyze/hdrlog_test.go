@@ -2,9 +2,12 @@ package analyze
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Results written across several intervals merge back exactly.
@@ -67,5 +70,26 @@ func TestHDRLogErrors(t *testing.T) {
 	}
 	if LooksLikeHDRLog([]byte(`{"queuegap":"run"}`)) {
 		t.Error("a results file looks like an HDR log")
+	}
+}
+
+// A log with many tags of wide, precise histograms is refused before it exhausts memory.
+func TestHDRLogMemoryBound(t *testing.T) {
+	var buf bytes.Buffer
+	lw := hdrhistogram.NewHistogramLogWriter(&buf)
+	if err := lw.OutputLogFormatVersion(); err != nil {
+		t.Fatal(err)
+	}
+	h := hdrhistogram.New(1, 1<<50, 5) // ≈ 11 MB of counts
+	h.RecordValue(1000)
+	for i := 0; i < 40; i++ {
+		h.SetTag(fmt.Sprintf("t%d", i))
+		if err := lw.OutputIntervalHistogram(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := ReadHDRLog(&buf)
+	if err == nil || !strings.Contains(err.Error(), "MB") {
+		t.Fatalf("err = %v, want the memory bound", err)
 	}
 }
