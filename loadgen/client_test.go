@@ -19,6 +19,16 @@ import (
 // collect runs sched against url and returns every record, copied.
 func collect(t *testing.T, cfg ClientConfig, sched Schedule) ([]Record, Stats) {
 	t.Helper()
+	return collectWith(t, EngineAuto, cfg, sched)
+}
+
+// keepAliveEngines are the engines that run keep-alive plain-HTTP runs; a
+// test of such a run runs on each.
+var keepAliveEngines = []Engine{EngineGoroutines, EngineLoop}
+
+// collectWith is collect on a given engine.
+func collectWith(t *testing.T, engine Engine, cfg ClientConfig, sched Schedule) ([]Record, Stats) {
+	t.Helper()
 	c, err := NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +36,7 @@ func collect(t *testing.T, cfg ClientConfig, sched Schedule) ([]Record, Stats) {
 	defer c.Close()
 	var mu sync.Mutex
 	var recs []Record
-	r, err := NewRunner(Config{Schedule: sched, Client: c, Sink: SinkFunc(func(rec *Record) {
+	r, err := NewRunner(Config{Schedule: sched, Client: c, Engine: engine, Sink: SinkFunc(func(rec *Record) {
 		cp := *rec
 		cp.Headers = append([]Header(nil), rec.Headers...)
 		for i := range cp.Headers {
@@ -102,14 +112,18 @@ func TestRefused(t *testing.T) {
 // A server that closes without answering gets exactly one connection per
 // request: no silent retries, in either connection mode.
 func TestNoRetriesWhenServerCloses(t *testing.T) {
-	for _, mode := range []ConnMode{NewConn, KeepAlive} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, tc := range []struct {
+		mode   ConnMode
+		engine Engine
+	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+		mode := tc.mode
+		t.Run(mode.String()+"/"+tc.engine.String(), func(t *testing.T) {
 			srv := newRawServer(t, func(c net.Conn) {
 				readRequest(c)
 				c.Close()
 			})
 			const n = 8
-			recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: mode, Connections: 2},
+			recs, _ := collectWith(t, tc.engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: mode, Connections: 2},
 				Schedule{Constant{Rate: 200, Duration: n * 5 * time.Millisecond}})
 			if len(recs) != n {
 				t.Fatalf("%d records, want %d", len(recs), n)
@@ -163,7 +177,9 @@ func TestErrorClasses(t *testing.T) {
 	}
 }
 
-func TestRequestAndHeaders(t *testing.T) {
+func TestRequestAndHeaders(t *testing.T) { forEachEngine(t, testRequestAndHeaders) }
+
+func testRequestAndHeaders(t *testing.T, engine Engine) {
 	var mu sync.Mutex
 	var ids []string
 	var conns atomic.Int64
@@ -187,7 +203,7 @@ func TestRequestAndHeaders(t *testing.T) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nServer-Timing: app;dur=1\r\nServer-Timing: queue;dur=2\r\nContent-Length: 2\r\n\r\nok"))
 		}
 	})
-	recs, _ := collect(t, ClientConfig{
+	recs, _ := collectWith(t, engine, ClientConfig{
 		Request:     Request{URL: srv.url(), Method: "POST", Headers: [][2]string{{"X-Custom", "v 1"}}, Body: []byte("{}")},
 		Mode:        KeepAlive,
 		Connections: 1,
@@ -213,6 +229,13 @@ func TestRequestAndHeaders(t *testing.T) {
 	}
 	if conns.Load() != 1 {
 		t.Fatalf("keep-alive with 1 connection opened %d", conns.Load())
+	}
+	// The server noted each id before answering; the lock orders its writes
+	// before these reads for the race detector (a socket does not).
+	mu.Lock()
+	defer mu.Unlock()
+	if len(ids) != 10 {
+		t.Fatalf("server saw %d requests, want 10", len(ids))
 	}
 	seen := map[string]bool{}
 	for _, id := range ids {
@@ -348,7 +371,9 @@ func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
 // At rates whose gaps are shorter than the dispatcher's batch window the
 // schedule must still keep pace (a regression: releasing one request per
 // wake-up fell 5–20 ms behind at 8000 req/s).
-func TestHighRateLagDoesNotGrow(t *testing.T) {
+func TestHighRateLagDoesNotGrow(t *testing.T) { forEachEngine(t, testHighRateLagDoesNotGrow) }
+
+func testHighRateLagDoesNotGrow(t *testing.T, engine Engine) {
 	srv := newRawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -359,7 +384,7 @@ func TestHighRateLagDoesNotGrow(t *testing.T) {
 			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
 		}
 	})
-	recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Connections: 32},
+	recs, _ := collectWith(t, engine, ClientConfig{Request: Request{URL: srv.url()}, Connections: 32},
 		Schedule{Constant{Rate: 8000, Duration: 500 * time.Millisecond}})
 	if len(recs) != 4000 {
 		t.Fatalf("%d records", len(recs))
@@ -416,6 +441,10 @@ func TestHTTPS(t *testing.T) {
 // must not turn every low-rate request into a "closed" error: the client
 // notices the closed connection before using it and dials a new one.
 func TestKeepAliveSurvivesServerIdleTimeout(t *testing.T) {
+	forEachEngine(t, testKeepAliveSurvivesServerIdleTimeout)
+}
+
+func testKeepAliveSurvivesServerIdleTimeout(t *testing.T, engine Engine) {
 	srv := newRawServer(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -431,7 +460,7 @@ func TestKeepAliveSurvivesServerIdleTimeout(t *testing.T) {
 	})
 	// 5 req/s over 2 connections: each idles ≈ 400 ms between uses, far
 	// beyond the server's 50 ms.
-	recs, _ := collect(t, ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 2},
+	recs, _ := collectWith(t, engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 2},
 		Schedule{Constant{Rate: 5, Duration: 2 * time.Second}})
 	for _, r := range recs {
 		if r.Status != 200 {
@@ -440,5 +469,12 @@ func TestKeepAliveSurvivesServerIdleTimeout(t *testing.T) {
 	}
 	if got := srv.accepts.Load(); got != int64(len(recs)) {
 		t.Fatalf("%d connections for %d requests: each should have been redialled after the idle close", got, len(recs))
+	}
+}
+
+// forEachEngine runs a keep-alive test on each engine.
+func forEachEngine(t *testing.T, test func(*testing.T, Engine)) {
+	for _, e := range keepAliveEngines {
+		t.Run(e.String(), func(t *testing.T) { test(t, e) })
 	}
 }

@@ -6,7 +6,10 @@
 // and an HTTP/1.1 client that manages its own connections so every timing
 // belongs to exactly one request. Latency is measured from each request's
 // intended send time (coordinated-omission safe); the lag between intended
-// and actual start is recorded on its own.
+// and actual start is recorded on its own. Two engines send the requests:
+// an event loop with its own epoll set and raw syscalls (evloop_linux.go,
+// keep-alive http:// runs) and a goroutine per connection or request (every
+// mode); both fill the same Records.
 //
 // loadgen knows nothing about reports or server timing headers: finished
 // Records go to a Sink, and package analyze gives them meaning. Data flows one

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +49,43 @@ type Config struct {
 	// BatchWindow caps the dispatcher's adaptive batching (see
 	// DefaultBatchWindow, used when 0); negative: one wake-up per request.
 	BatchWindow time.Duration
+	// Engine picks how requests are sent; EngineAuto by default.
+	Engine Engine
+}
+
+// Engine is how a run sends its requests. Both record the same phases.
+type Engine uint8
+
+const (
+	// EngineAuto uses the event loop where it applies (Linux, keep-alive,
+	// http:// to an IP address) and goroutines otherwise.
+	EngineAuto Engine = iota
+	// EngineGoroutines runs a goroutine per keep-alive connection, or per
+	// request with new connections: every mode, TLS and host names.
+	EngineGoroutines
+	// EngineLoop runs every connection from one event loop on a locked OS
+	// thread: about half the CPU per request (see evloop_linux.go).
+	EngineLoop
+)
+
+func (e Engine) String() string {
+	switch e {
+	case EngineGoroutines:
+		return "goroutines"
+	case EngineLoop:
+		return "loop"
+	}
+	return "auto"
+}
+
+// ParseEngine parses "auto", "goroutines" or "loop".
+func ParseEngine(s string) (Engine, error) {
+	for _, e := range []Engine{EngineAuto, EngineGoroutines, EngineLoop} {
+		if strings.EqualFold(s, e.String()) {
+			return e, nil
+		}
+	}
+	return 0, fmt.Errorf("engine %q: want auto, goroutines or loop", s)
 }
 
 // DefaultMaxInflight bounds concurrent requests when Config.MaxInflight is 0.
@@ -114,6 +152,11 @@ func NewRunner(cfg Config) (*Runner, error) {
 	case cfg.BatchWindow < 0:
 		cfg.BatchWindow = 0
 	}
+	if cfg.Engine == EngineLoop {
+		if err := loopSupported(cfg.Client); err != nil {
+			return nil, fmt.Errorf("--engine loop: %w", err)
+		}
+	}
 	r := &Runner{cfg: cfg, done: make(chan struct{})}
 	r.records.New = func() any { return &Record{headerBuffer: make([]byte, 0, 256)} }
 	return r, nil
@@ -158,6 +201,58 @@ func (r *Runner) Run(ctx context.Context) Stats {
 		r.records.Put(rec)
 	}
 
+	var sent int64
+	if l := r.eventLoop(start, finish); l != nil {
+		sent = int64(r.runLoop(ctx, l, slots))
+	} else {
+		sent = r.runGoroutines(ctx, start, slots, finish)
+	}
+	elapsed := time.Since(start)
+
+	st := Stats{
+		RunStart:    start,
+		Elapsed:     elapsed,
+		Planned:     cfg.Schedule.Planned(),
+		Started:     sent,
+		Completed:   p.Completed.Load(),
+		SlotWaits:   p.SlotWaits.Load(),
+		MaxInflight: cfg.MaxInflight,
+		Interrupted: ctx.Err() != nil,
+	}
+	st.SendWindow = cfg.Schedule.Length()
+	if ls := time.Duration(lastStart.Load()); ls > st.SendWindow {
+		st.SendWindow = ls
+	}
+	if st.Interrupted {
+		st.SendWindow = min(st.SendWindow, elapsed)
+		if st.Planned >= 0 {
+			st.NotSent = st.Planned - sent
+		} else {
+			st.NotSent = max(0, p.Scheduled.Load()-sent)
+		}
+	}
+	return st
+}
+
+// eventLoop returns the event loop for this run when the engine is (or
+// automatically picks) the loop, nil for goroutines.
+func (r *Runner) eventLoop(start time.Time, finish func(*Record)) *eventLoop {
+	if r.cfg.Engine == EngineGoroutines || loopSupported(r.cfg.Client) != nil {
+		return nil
+	}
+	l, err := newEventLoop(r.cfg.Client, start, finish)
+	if err != nil {
+		return nil // out of descriptors, say: the goroutine engine will report it per request
+	}
+	return l
+}
+
+// runGoroutines is Runner.Run's body for the goroutine engine. It returns
+// how many requests it started.
+func (r *Runner) runGoroutines(ctx context.Context, start time.Time, slots chan struct{}, finish func(*Record)) int64 {
+	cfg := r.cfg
+	client := cfg.Client
+	p := &r.Progress
 	stopAbort := context.AfterFunc(ctx, client.Abort)
 	defer stopAbort()
 
@@ -251,34 +346,9 @@ dispatch:
 		}
 	}
 	w.close()
-	sent := int64(seq)
 	if keepAlive {
 		close(jobs)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-
-	st := Stats{
-		RunStart:    start,
-		Elapsed:     elapsed,
-		Planned:     cfg.Schedule.Planned(),
-		Started:     sent,
-		Completed:   p.Completed.Load(),
-		SlotWaits:   p.SlotWaits.Load(),
-		MaxInflight: cfg.MaxInflight,
-		Interrupted: ctx.Err() != nil,
-	}
-	st.SendWindow = cfg.Schedule.Length()
-	if ls := time.Duration(lastStart.Load()); ls > st.SendWindow {
-		st.SendWindow = ls
-	}
-	if st.Interrupted {
-		st.SendWindow = min(st.SendWindow, elapsed)
-		if st.Planned >= 0 {
-			st.NotSent = st.Planned - sent
-		} else {
-			st.NotSent = max(0, p.Scheduled.Load()-sent)
-		}
-	}
-	return st
+	return int64(seq)
 }

@@ -52,6 +52,7 @@ type runOptions struct {
 	hdrLog      string
 	target      targetOptions
 	batch       time.Duration
+	engine      string
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -69,6 +70,7 @@ func (o *runOptions) addClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.connMode, "conn-mode", "keepalive", "keepalive (reuse a pool of --connections) or new (one connection per request, server closes)")
 	fs.IntVar(&o.connections, "connections", 64, "keep-alive pool size; requests wait for a free connection (counted as lag)")
 	fs.IntVar(&o.maxInflight, "max-inflight", loadgen.DefaultMaxInflight, "bound on requests in flight; waiting for a slot is generator lag and is reported")
+	fs.StringVar(&o.engine, "engine", "auto", "how requests are sent: loop (one event loop, kernel receive timestamps, about half\n  the CPU per request; keep-alive http:// to an IP address, Linux), goroutines (every\n  mode, https, host names), or auto: loop where it applies, else goroutines")
 	fs.DurationVar(&o.batch, "batch-window", loadgen.DefaultBatchWindow, "cap on the dispatcher's batching: at high rates requests due within a window of\n  about 4 request gaps (at most this) are sent together, each keeping its intended\n  time and recording its lag; 0 wakes for every request: most precise, most CPU")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "limit for each request from its start, connect included")
 	fs.DurationVar(&o.connTimeout, "connect-timeout", 10*time.Second, "limit for the TCP connect (long enough to see SYN retries at 1 s, 2 s, 3 s…)")
@@ -386,7 +388,11 @@ func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.W
 	if batch < -1 {
 		return usagef("--batch-window must not be negative")
 	}
-	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll, MaxInflight: o.maxInflight, BatchWindow: batch})
+	engine, err := loadgen.ParseEngine(o.engine)
+	if err != nil {
+		return usagef("--engine: %v", err)
+	}
+	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll, MaxInflight: o.maxInflight, BatchWindow: batch, Engine: engine})
 	if err != nil {
 		return usageError{err}
 	}
