@@ -614,7 +614,9 @@ func (l *eventLoop) complete(i int, extra bool, at time.Duration) {
 		rec.Done = rec.FirstByte
 	}
 	cn.rec = nil
-	if cn.close || extra {
+	// A response that came before the request was fully written (a 413 to a
+	// large body, say) leaves the connection mid-request: not reusable.
+	if cn.close || extra || len(cn.out) > 0 {
 		l.closeConn(i)
 	} else {
 		cn.state = lcIdle
