@@ -13,7 +13,10 @@ import (
 
 // serveEach answers every request on a connection with resp (raw bytes),
 // keeping the connection open unless close is set.
-func serveEach(resp string, close bool) func(net.Conn) {
+func serveEach(resp string, close bool) func(net.Conn) { return serveEachAfter(0, resp, close) }
+
+// serveEachAfter is serveEach answering each request after delay.
+func serveEachAfter(delay time.Duration, resp string, close bool) func(net.Conn) {
 	return func(c net.Conn) {
 		br := bufio.NewReader(c)
 		for {
@@ -21,6 +24,7 @@ func serveEach(resp string, close bool) func(net.Conn) {
 				c.Close()
 				return
 			}
+			time.Sleep(delay) // the server's service time
 			c.Write([]byte(resp))
 			if close {
 				c.Close()
@@ -84,8 +88,9 @@ func TestResponseFraming(t *testing.T) {
 	}
 }
 
-// Failures after connect on keep-alive connections, on both engines.
-func TestKeepAliveErrorClasses(t *testing.T) {
+// Failures after connect: on new connections, and on keep-alive ones on
+// both engines. One request, one connection, one classified outcome.
+func TestErrorClasses(t *testing.T) {
 	tests := []struct {
 		name    string
 		handle  func(net.Conn)
@@ -129,10 +134,13 @@ func TestKeepAliveErrorClasses(t *testing.T) {
 		}, 0, ErrProtocol},
 	}
 	for _, tt := range tests {
-		forEachEngine(t, func(t *testing.T, engine Engine) {
-			t.Run(tt.name, func(t *testing.T) {
+		for _, run := range []struct {
+			mode   ConnMode
+			engine Engine
+		}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+			t.Run(run.mode.String()+"/"+run.engine.String()+"/"+tt.name, func(t *testing.T) {
 				srv := newRawServer(t, tt.handle)
-				recs, _ := collectWith(t, engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 1,
+				recs, _ := collectWith(t, run.engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: run.mode, Connections: 1,
 					Timeout: 300 * time.Millisecond, MaxBodyBytes: tt.maxBody},
 					Schedule{Burst{Size: 1, Every: time.Millisecond, Count: 1}})
 				if len(recs) != 1 {
@@ -148,7 +156,7 @@ func TestKeepAliveErrorClasses(t *testing.T) {
 					t.Fatalf("%d connections for one request", srv.accepts.Load())
 				}
 			})
-		})
+		}
 	}
 }
 
@@ -177,17 +185,7 @@ func TestKeepAliveRefused(t *testing.T) {
 func TestTTFBCoversServerDelay(t *testing.T) {
 	const delay = 40 * time.Millisecond
 	forEachEngine(t, func(t *testing.T, engine Engine) {
-		srv := newRawServer(t, func(c net.Conn) {
-			br := bufio.NewReader(c)
-			for {
-				if _, err := http.ReadRequest(br); err != nil {
-					c.Close()
-					return
-				}
-				time.Sleep(delay)
-				c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-			}
-		})
+		srv := newRawServer(t, serveEachAfter(delay, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false))
 		recs, _ := collectWith(t, engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 4},
 			Schedule{Constant{Rate: 100, Duration: 100 * time.Millisecond}})
 		if len(recs) != 10 {
@@ -204,45 +202,50 @@ func TestTTFBCoversServerDelay(t *testing.T) {
 	})
 }
 
-// Cancelling a keep-alive run records every started request, in flight or
-// waiting for a connection, as canceled, on both engines.
-func TestKeepAliveCancel(t *testing.T) {
-	forEachEngine(t, func(t *testing.T, engine Engine) {
-		block := make(chan struct{})
-		srv := newRawServer(t, func(c net.Conn) {
-			readRequest(c)
-			<-block
-			c.Close()
-		})
-		defer close(block)
-		c, _ := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Mode: KeepAlive, Connections: 3})
-		defer c.Close()
-		ctx, cancel := context.WithCancel(context.Background())
-		var canceled, total atomic.Int64
-		r, err := NewRunner(Config{Schedule: Schedule{Constant{Rate: 200, Duration: time.Hour}}, Client: c, Engine: engine,
-			Sink: SinkFunc(func(rec *Record) {
-				total.Add(1)
-				if rec.Error == ErrCanceled {
-					canceled.Add(1)
-				}
-			})})
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for r.Progress.Started.Load() < 6 { // 3 in flight, 3 waiting for a connection
-				time.Sleep(time.Millisecond)
+// Cancelling a run records every started request — in flight, or waiting
+// for a keep-alive connection — as canceled, in each mode and engine.
+func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
+	for _, run := range []struct {
+		mode   ConnMode
+		engine Engine
+	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+		t.Run(run.mode.String()+"/"+run.engine.String(), func(t *testing.T) {
+			block := make(chan struct{})
+			srv := newRawServer(t, func(c net.Conn) {
+				readRequest(c)
+				<-block
+				c.Close()
+			})
+			defer close(block)
+			c, _ := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Mode: run.mode, Connections: 3})
+			defer c.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			var canceled, total atomic.Int64
+			r, err := NewRunner(Config{Schedule: Schedule{Constant{Rate: 200, Duration: time.Hour}}, Client: c, Engine: run.engine,
+				Sink: SinkFunc(func(rec *Record) {
+					total.Add(1)
+					if rec.Error == ErrCanceled {
+						canceled.Add(1)
+					}
+				})})
+			if err != nil {
+				t.Fatal(err)
 			}
-			cancel()
-		}()
-		st := r.Run(ctx)
-		if !st.Interrupted || st.Started < 6 {
-			t.Fatalf("stats after cancel: %+v", st)
-		}
-		if total.Load() != st.Started || canceled.Load() != st.Started {
-			t.Fatalf("%d records, %d canceled, %d started: every started request must be recorded", total.Load(), canceled.Load(), st.Started)
-		}
-	})
+			go func() {
+				for r.Progress.Started.Load() < 6 { // keep-alive: 3 in flight, 3 waiting for a connection
+					time.Sleep(time.Millisecond)
+				}
+				cancel()
+			}()
+			st := r.Run(ctx)
+			if !st.Interrupted || st.Started < 6 || st.NotSent <= 0 {
+				t.Fatalf("stats after cancel: %+v", st)
+			}
+			if total.Load() != st.Started || canceled.Load() != st.Started {
+				t.Fatalf("%d records, %d canceled, %d started: every started request must be recorded", total.Load(), canceled.Load(), st.Started)
+			}
+		})
+	}
 }
 
 // --engine loop refuses what it cannot run, with a reason.
