@@ -187,24 +187,8 @@ func TestSummarizeFellBehind(t *testing.T) {
 	}{
 		{"on time", func(*loadgen.Record, int) {}, false},
 		{"one slot wait", func(r *loadgen.Record, i int) { r.WaitedSlot = i == 3 }, true},
-		{"late starts", func(r *loadgen.Record, i int) {
-			lag := ms(50)
-			r.Start += lag
-			r.DialStart += lag
-			r.ConnectDone += lag
-			r.Written += lag
-			r.FirstByte += lag
-			r.Done += lag
-		}, true},
-		{"small lag", func(r *loadgen.Record, i int) {
-			lag := ms(2)
-			r.Start += lag
-			r.DialStart += lag
-			r.ConnectDone += lag
-			r.Written += lag
-			r.FirstByte += lag
-			r.Done += lag
-		}, false},
+		{"late starts", func(r *loadgen.Record, i int) { startLate(r, ms(50)) }, true},
+		{"small lag", func(r *loadgen.Record, i int) { startLate(r, ms(2)) }, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var recs []loadgen.Record
@@ -236,4 +220,15 @@ func TestSummarizeClockOffset(t *testing.T) {
 	if !co.Known || co.Samples != 10 || !co.Consistent || math.Abs(co.OffsetMs-250.1) > 0.01 || co.UncertaintyMs > 0.25 {
 		t.Errorf("clock offset %+v, want 250.1 ms ± ≤0.2 from 10 samples", co)
 	}
+}
+
+// startLate moves every reached phase of r later by lag, as a generator that
+// started it late would.
+func startLate(r *loadgen.Record, lag time.Duration) {
+	r.Start += lag
+	r.DialStart += lag
+	r.ConnectDone += lag
+	r.Written += lag
+	r.FirstByte += lag
+	r.Done += lag
 }

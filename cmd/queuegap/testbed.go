@@ -119,8 +119,9 @@ func newTestbedDownCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop the testbed started by 'up'",
-		Long: `down stops exactly the processes recorded in the run directory's state file (after
-checking /proc/PID/cmdline still matches): SIGTERM, then SIGKILL for anything left after 8 s.
+		Long: `down stops exactly the processes recorded in the run directory's state file (each
+named by its pid and start time, so a reused pid is left alone): SIGTERM, then SIGKILL for
+anything left after 8 s.
 Logs stay in the run directory. Nothing running is not an error.`,
 		Example: `  queuegap testbed down
   queuegap testbed down --dir /tmp/tb`,
