@@ -333,7 +333,6 @@ func (c *Client) DoOn(ctx context.Context, rec *Record, slot **Conn) {
 
 func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 	rec.Start = c.since()
-	rec.DialStart = rec.Start
 	rec.NewConn = true
 	deadline := c.clockStart.Add(rec.Start + c.cfg.Timeout)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
@@ -410,7 +409,7 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 	}
 	cn.bytesIn = 0
 	n, err := c.writeRequest(cn, rec.Seq)
-	rec.BytesOut = n
+	rec.BytesOut = int64(n)
 	if err != nil {
 		c.fail(ctx, rec, err, false)
 		return false
@@ -429,7 +428,7 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 	resp.Reset()
 	resp.SkipBody = c.skipBody
 	err = resp.ReadLimitBody(cn.br, c.cfg.MaxBodyBytes)
-	rec.BytesIn = cn.bytesIn - cn.br.Buffered()
+	rec.BytesIn = int64(cn.bytesIn - cn.br.Buffered())
 	if err != nil {
 		c.fail(ctx, rec, err, true)
 		return false

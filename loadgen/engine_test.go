@@ -69,7 +69,7 @@ func TestResponseFraming(t *testing.T) {
 					if r.Error != ErrNone || r.Status != tt.status {
 						t.Fatalf("status %d, class %q (%s); want %d", r.Status, r.Error, r.ErrorText, tt.status)
 					}
-					if r.BytesIn < len(tt.resp)-len("EXTRA") || r.BytesIn > len(tt.resp) {
+					if r.BytesIn < int64(len(tt.resp)-len("EXTRA")) || r.BytesIn > int64(len(tt.resp)) {
 						t.Errorf("bytes in %d, response is %d", r.BytesIn, len(tt.resp))
 					}
 					if !(r.Written <= r.FirstByte && r.FirstByte <= r.Done) {

@@ -310,7 +310,6 @@ func (l *eventLoop) begin(i int, rec *Record) {
 		l.send(i)
 		return
 	}
-	rec.DialStart = rec.Start
 	rec.NewConn = true
 	if err := l.dial(i); err != nil {
 		l.fail(i, classifyDialError(err), err)
@@ -386,13 +385,13 @@ func (l *eventLoop) send(i int) {
 			return
 		}
 		if errno != 0 {
-			rec.BytesOut = len(cn.req) - len(cn.out)
+			rec.BytesOut = int64(len(cn.req) - len(cn.out))
 			l.fail(i, classifyExchangeError(errno, false), fmt.Errorf("write tcp %s: %w", l.addr, os.NewSyscallError("write", errno)))
 			return
 		}
 		cn.out = cn.out[n:]
 	}
-	rec.BytesOut = len(cn.req)
+	rec.BytesOut = int64(len(cn.req))
 	rec.Written = l.since()
 	l.setWantOut(i, false)
 }
@@ -462,7 +461,7 @@ func (l *eventLoop) receive(i int) {
 			l.eof(i, at)
 			return
 		}
-		rec.BytesIn += n
+		rec.BytesIn += int64(n)
 		if !cn.gotByte {
 			cn.gotByte = true
 			rec.FirstByte = at
@@ -678,14 +677,14 @@ func (l *eventLoop) checkDeadlines(now time.Duration) {
 		rec := cn.rec
 		due := rec.Start + cfg.Timeout
 		switch {
-		case cn.state == lcConnecting && now >= rec.DialStart+cfg.ConnectTimeout:
+		case cn.state == lcConnecting && now >= rec.Start+cfg.ConnectTimeout:
 			l.fail(i, ErrConnectTimeout, fmt.Errorf("dial tcp %s: connect: no answer within %v (i/o timeout)", l.addr, cfg.ConnectTimeout))
 			continue
 		case now >= due:
 			l.fail(i, ErrTimeout, fmt.Errorf("read tcp %s: no complete response within %v (i/o timeout)", l.addr, cfg.Timeout))
 			continue
 		case cn.state == lcConnecting:
-			due = min(due, rec.DialStart+cfg.ConnectTimeout)
+			due = min(due, rec.Start+cfg.ConnectTimeout)
 		}
 		if l.nextDue == 0 || due < l.nextDue {
 			l.nextDue = due

@@ -33,6 +33,7 @@ const (
 	ErrProtocol                  // the response was not valid HTTP/1.x or was cut short
 	ErrCanceled                  // the run was interrupted while the request was in flight
 	ErrOther                     // anything else; the record's error text says what
+	ErrFDsExhausted              // EMFILE/ENFILE: the generator ran out of file descriptors
 	numErrorClasses
 )
 
@@ -51,6 +52,7 @@ var errorClassNames = [numErrorClasses]string{
 	ErrProtocol:       "protocol_error",
 	ErrCanceled:       "canceled",
 	ErrOther:          "error",
+	ErrFDsExhausted:   "fds_exhausted",
 }
 
 func (c ErrorClass) String() string {
@@ -69,6 +71,10 @@ func (c ErrorClass) DuringConnect() bool {
 	}
 	return false
 }
+
+// GeneratorLimit says whether the class is the generator's own limit (file
+// descriptors, ephemeral ports), not something the target did.
+func (c ErrorClass) GeneratorLimit() bool { return c == ErrPortsExhausted || c == ErrFDsExhausted }
 
 // ErrorClasses lists every client-side error class, for documentation.
 func ErrorClasses() []ErrorClass {
@@ -113,15 +119,14 @@ type Record struct {
 	FirstByte   time.Duration // first response byte read
 	Done        time.Duration // response fully read, or the error surfaced
 
-	DialStart    time.Duration // when the dial began (new connections only)
 	NewConn      bool          // a connection was dialled for this request
 	WaitedSlot   bool          // waited for an in-flight slot (--max-inflight): generator lag
 	WaitedConn   bool          // waited for a free pooled connection (--connections)
 	SynRetrans   uint8         // SYN retransmits seen on the new connection (TCP_INFO)
 	Retrans      uint8         // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
 	Status       int           // HTTP status, 0 without a response
-	BytesOut     int           // request bytes written
-	BytesIn      int           // response bytes read (headers and body)
+	BytesOut     int64         // request bytes written
+	BytesIn      int64         // response bytes read (headers and body)
 	Error        ErrorClass    // ErrNone when a response arrived
 	ErrorText    string        // the underlying error, for humans
 	Headers      []Header      // response headers the client was asked to keep
@@ -143,16 +148,40 @@ func (r *Record) TTFB() time.Duration {
 	return nonNeg(r.FirstByte - r.Intended)
 }
 
-// Connect is the TCP connect time of a new connection, 0 otherwise.
+// Ready is when the connection was ready to carry the request: after DNS,
+// TCP and TLS for a new connection, Start for a reused one (or a dial that
+// failed).
+func (r *Record) Ready() time.Duration {
+	if !r.NewConn || r.ConnectDone == 0 {
+		return r.Start
+	}
+	return max(r.ConnectDone, r.TLSDone)
+}
+
+// Connect is the whole setup of a new connection, DNS+TCP+TLS (a dial
+// starts at Start); 0 for a reused connection or a connect that never
+// finished.
 func (r *Record) Connect() time.Duration {
 	if !r.NewConn || r.ConnectDone == 0 {
 		return 0
 	}
-	from := r.DialStart
-	if r.DNSDone != 0 {
-		from = r.DNSDone
+	return nonNeg(r.Ready() - r.Start)
+}
+
+// DNS is the name lookup of a new connection, 0 without one.
+func (r *Record) DNS() time.Duration {
+	if r.DNSDone == 0 {
+		return 0
 	}
-	return nonNeg(r.ConnectDone - from)
+	return nonNeg(r.DNSDone - r.Start)
+}
+
+// TLS is the handshake of a new connection, 0 without one.
+func (r *Record) TLS() time.Duration {
+	if r.TLSDone == 0 || r.ConnectDone == 0 {
+		return 0
+	}
+	return nonNeg(r.TLSDone - r.ConnectDone)
 }
 
 // Header returns the first kept value of the named header (as configured).
