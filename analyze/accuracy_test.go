@@ -24,7 +24,7 @@ type attributed struct {
 // runTarget sends a burst of n requests, each on a new connection, to a
 // prefork target and returns the analyzed results and the target's own
 // per-request accounting keyed by X-Request-Id.
-func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) ([]attributed, map[string]prefork.Served, *Analyzer) {
+func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) ([]attributed, map[string]prefork.Served, *streamAnalyzer) {
 	t.Helper()
 	var mu sync.Mutex
 	truth := make(map[string]prefork.Served)
@@ -45,7 +45,7 @@ func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) (
 		t.Fatal(err)
 	}
 	defer client.Close()
-	var an *Analyzer
+	var an *streamAnalyzer
 	var out []attributed
 	runner, err := loadgen.NewRunner(loadgen.Config{
 		Schedule: loadgen.Schedule{loadgen.Burst{Size: n, Every: time.Second, Count: 1}},
@@ -59,12 +59,17 @@ func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	runner.OnStart = func(start time.Time) { an = NewAnalyzer(TimingConfig{}, start, runID) }
+	runner.OnStart = func(start time.Time) { an = newStreamAnalyzer(TimingConfig{}, start, runID) }
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	st := runner.Run(ctx)
 	if st.Interrupted || st.Completed != int64(n) {
 		t.Fatalf("run %+v: want %d completed", st, n)
+	}
+	// As a run reports it: every request against the final run-wide estimates.
+	est := an.estimates()
+	for i := range out {
+		Attribute(&out[i].Result, est, an.start)
 	}
 	// Close waits for the workers, so every OnRequest has returned.
 	srv.Close()
@@ -129,7 +134,7 @@ func TestAccuracyAgainstTarget(t *testing.T) {
 				if sr := part(&r.Result, CompSynRetry); sr != 0 {
 					t.Errorf("request %s: %v of SYN retries with a backlog of 64 (retransmits %d)", r.id, sr, r.SynRetrans)
 				}
-				if sent := an.runStart.Add(r.Sent); s.Received.Before(sent.Add(-10 * time.Microsecond)) {
+				if sent := an.start.Add(r.Ready()); s.Received.Before(sent.Add(-10 * time.Microsecond)) {
 					early = append(early, fmt.Sprintf("%s received %v before it was sent", r.id, sent.Sub(s.Received)))
 				}
 				b, p := part(&r.Result, CompBacklog), part(&r.Result, CompProcessing)
@@ -147,7 +152,7 @@ func TestAccuracyAgainstTarget(t *testing.T) {
 			bMed, bP99 := quantile(backlogErr, 0.5), quantile(backlogErr, 0.99)
 			pMed, pP99 := quantile(procErr, 0.5), quantile(procErr, 0.99)
 			t.Logf("abs error: backlog median %v p99 %v; processing median %v p99 %v; clock offset %+v",
-				bMed, bP99, pMed, pP99, an.Offset())
+				bMed, bP99, pMed, pP99, an.estimates().Offset)
 			if pMed > 2*time.Millisecond || pP99 > 10*time.Millisecond {
 				t.Errorf("processing error median %v p99 %v, want ≤ 2 ms and ≤ 10 ms", pMed, pP99)
 			}
@@ -161,7 +166,7 @@ func TestAccuracyAgainstTarget(t *testing.T) {
 			if c.usesStart && len(early) == 0 {
 				// Same host, same clock: the estimated offset is at most a
 				// loopback delivery plus scheduling, never negative.
-				if e := an.Offset(); !e.Known || e.Offset < 0 || e.Offset > 5*time.Millisecond || !e.Consistent {
+				if e := an.estimates().Offset; !e.Known || e.Offset < 0 || e.Offset > 5*time.Millisecond || !e.Consistent {
 					t.Errorf("clock offset %+v, want known, consistent, within [0, 5ms]", e)
 				}
 			}
@@ -204,7 +209,7 @@ func TestAccuracyBacklogOverflow(t *testing.T) {
 			}
 		}
 		if r.SynRetrans > 0 && sr < 900*time.Millisecond {
-			t.Errorf("request %s: %d SYN retransmits but syn_retry only %v (connect %v)", r.id, r.SynRetrans, sr, r.Connect)
+			t.Errorf("request %s: %d SYN retransmits but syn_retry only %v (connect %v)", r.id, r.SynRetrans, sr, r.Connect())
 		}
 		// Nothing waits 900 ms in a 3-entry queue behind 2 workers of
 		// 200 ms: a backlog that long is a misattributed retry.

@@ -52,8 +52,6 @@ type Aggregator struct {
 	serverQueue *hdrhistogram.Histogram
 	serverApp   *hdrhistogram.Histogram
 	outcomes    map[string]*outcomeAgg
-	offset      OffsetEstimator
-	runStart    time.Time
 	timeline    *Timeline
 
 	count, newConns, slotWaits, connWaits, synRetrans, dataRetrans, estimated, clamped int64
@@ -61,17 +59,16 @@ type Aggregator struct {
 	totalSum                                                                           time.Duration
 	firstIntended, lastStart, lastDone                                                 time.Duration
 	bytesIn, bytesOut                                                                  int64
+	limitErrors                                                                        int64
 }
 
-// NewAggregator makes an empty Aggregator. runStart maps offsets to wall
-// time for the clock-offset estimate; timeline may be nil.
-func NewAggregator(runStart time.Time, timeline *Timeline) *Aggregator {
+// NewAggregator makes an empty Aggregator; timeline may be nil.
+func NewAggregator(timeline *Timeline) *Aggregator {
 	a := &Aggregator{
 		phases:      make(map[string]*hdrhistogram.Histogram, len(Phases)),
 		serverQueue: newHist(),
 		serverApp:   newHist(),
 		outcomes:    make(map[string]*outcomeAgg),
-		runStart:    runStart,
 		timeline:    timeline,
 	}
 	for _, p := range Phases {
@@ -97,8 +94,8 @@ func (a *Aggregator) Add(r *Result) {
 	}
 	total := r.Total()
 	a.totalSum += total
-	if r.NewConn && r.Connect > 0 {
-		recordDur(a.phases[PhaseConnect], r.Connect)
+	if c := r.Connect(); c > 0 {
+		recordDur(a.phases[PhaseConnect], c)
 		a.newConns++
 	}
 	if r.FirstByte != 0 {
@@ -120,9 +117,6 @@ func (a *Aggregator) Add(r *Result) {
 		a.withServerTiming++
 	}
 	a.invalidHeaders += int64(r.Server.Invalid)
-	if r.Server.HasStart && r.FirstByte != 0 {
-		a.offset.Observe(a.runStart, r)
-	}
 	o := a.outcomes[r.Outcome]
 	if o == nil {
 		o = &outcomeAgg{total: newHist()}
@@ -130,6 +124,9 @@ func (a *Aggregator) Add(r *Result) {
 	}
 	o.count++
 	recordDur(o.total, total)
+	if r.Error.GeneratorLimit() {
+		a.limitErrors++
+	}
 	if r.WaitedSlot {
 		a.slotWaits++
 	}
@@ -148,8 +145,8 @@ func (a *Aggregator) Add(r *Result) {
 	if r.Attr.Clamped {
 		a.clamped++
 	}
-	a.bytesIn += int64(r.BytesIn)
-	a.bytesOut += int64(r.BytesOut)
+	a.bytesIn += r.BytesIn
+	a.bytesOut += r.BytesOut
 	if a.timeline != nil {
 		a.timeline.Add(r)
 	}

@@ -14,8 +14,8 @@ import (
 // with a timeline, then summarizes.
 func summarizeRecords(t *testing.T, info RunInfo, recs []loadgen.Record) Summary {
 	t.Helper()
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "s")
-	agg := NewAggregator(testRunStart, NewTimeline(time.Second, 100))
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "s")
+	agg := NewAggregator(NewTimeline(time.Second, 100))
 	var res Result
 	for i := range recs {
 		recs[i].Seq = uint64(i + 1)
@@ -26,7 +26,7 @@ func summarizeRecords(t *testing.T, info RunInfo, recs []loadgen.Record) Summary
 	if agg.Count() != int64(len(recs)) {
 		t.Fatalf("Count() = %d, want %d", agg.Count(), len(recs))
 	}
-	return agg.Summarize(info)
+	return agg.Summarize(info, a.estimates())
 }
 
 func shareSum(s Summary) float64 {
@@ -48,7 +48,7 @@ func backlogRun() []loadgen.Record {
 			hdrs(HeaderServerTiming, "queue;dur="+ftoa(100*wave)+", app;dur=100")))
 	}
 	for range 2 {
-		recs = append(recs, loadgen.Record{Intended: ms(1), Start: ms(1), DialStart: ms(1), Done: ms(1.1), NewConn: true,
+		recs = append(recs, loadgen.Record{Intended: ms(1), Start: ms(1), Done: ms(1.1), NewConn: true,
 			Error: loadgen.ErrRefused, ErrorText: "refused"})
 	}
 	r := newConnRec(ms(1), 0, ms(0.2), ms(2), ms(0.1), nil)
@@ -172,7 +172,7 @@ func TestSummarizeHeadlines(t *testing.T) {
 		}
 	})
 	t.Run("nothing", func(t *testing.T) {
-		s := NewAggregator(testRunStart, nil).Summarize(RunInfo{})
+		s := NewAggregator(nil).Summarize(RunInfo{}, nil)
 		if s.Requests != 0 || s.Headline == "" || s.Timeline != nil {
 			t.Errorf("empty summary %+v", s)
 		}
@@ -226,7 +226,7 @@ func TestSummarizeClockOffset(t *testing.T) {
 // started it late would.
 func startLate(r *loadgen.Record, lag time.Duration) {
 	r.Start += lag
-	r.DialStart += lag
+
 	r.ConnectDone += lag
 	r.Written += lag
 	r.FirstByte += lag

@@ -1,22 +1,9 @@
 package analyze
 
 import (
-	"strings"
 	"time"
 
-	"github.com/queuegap/queuegap/analyze/servertiming"
 	"github.com/queuegap/queuegap/loadgen"
-)
-
-// Header names read by default.
-const (
-	HeaderServerTiming    = "Server-Timing"
-	HeaderRequestStart    = "X-Request-Start"
-	HeaderQueueStart      = "X-Queue-Start"
-	HeaderRuntime         = "X-Runtime"
-	HeaderResponseTime    = "X-Response-Time"
-	HeaderUpstreamConnect = "X-Upstream-Connect-Time"
-	HeaderUpstreamHeader  = "X-Upstream-Header-Time"
 )
 
 // synRetrySignature: a connect this slow is SYN retransmits, not RTT. The
@@ -32,207 +19,93 @@ const upstreamSynSignature = 500 * time.Millisecond
 // network was retransmitted.
 const retransmitSignature = 200 * time.Millisecond
 
-// TimingConfig says where server timing comes from.
-type TimingConfig struct {
-	QueueMetric string                 // Server-Timing metric for queue time [queue]
-	AppMetric   string                 // Server-Timing metric for processing [app]
-	Mappings    []servertiming.Mapping // --timing-header overrides, applied last
+// Estimates are the run-wide quantities attribution needs besides the
+// request itself: the clock offset interval and the processing baselines
+// used when the server reports no queue time. They are computed over the
+// whole run (an Estimator fed every result, in any order), so every request
+// is attributed against the same baseline, and a results file read back,
+// shuffled or merged attributes exactly as the run did.
+type Estimates struct {
+	Offset OffsetEstimate
+	// MinWait is the fastest server wait of a response that carried no
+	// timing at all (the processing baseline without server timing); -1
+	// when there was none.
+	MinWait time.Duration
+	// MinNetResidue is the smallest server wait − reported processing of a
+	// response with app timing only (the network baseline); -1 when none.
+	MinNetResidue time.Duration
 }
 
-func (tc *TimingConfig) defaults() {
-	if tc.QueueMetric == "" {
-		tc.QueueMetric = "queue"
-	}
-	if tc.AppMetric == "" {
-		tc.AppMetric = "app"
-	}
+// Estimator accumulates Estimates. Its state is a handful of minima and
+// maxima: order does not matter, and two Estimators merge exactly. The
+// zero value is ready to use; it is not safe for concurrent use.
+type Estimator struct {
+	offset        OffsetEstimator
+	minWait       time.Duration // +1: unset, so the zero value works
+	minNetResidue time.Duration
+	haveWait      bool
+	haveResidue   bool
 }
 
-// KeepHeaders lists the response headers the client must keep for the
-// Analyzer.
-func (tc TimingConfig) KeepHeaders() []string {
-	hs := []string{HeaderServerTiming, HeaderRequestStart, HeaderQueueStart, HeaderRuntime,
-		HeaderResponseTime, HeaderUpstreamConnect, HeaderUpstreamHeader}
-	for _, m := range tc.Mappings {
-		dup := false
-		for _, h := range hs {
-			dup = dup || strings.EqualFold(h, m.Header)
-		}
-		if !dup {
-			hs = append(hs, m.Header)
-		}
+// Observe adds one result; runStart maps its offsets to wall time.
+func (e *Estimator) Observe(runStart time.Time, r *Result) {
+	st := &r.Server
+	if st.HasStart && r.FirstByte != 0 {
+		e.offset.Observe(runStart, r)
 	}
-	return hs
-}
-
-// Analyzer turns loadgen Records into Results: it parses server timing,
-// tracks the clock offset and the baselines used for estimates, attributes
-// each request's time and classifies its outcome. It is not safe for
-// concurrent use; a loadgen.Sink calls it from one goroutine.
-type Analyzer struct {
-	cfg      TimingConfig
-	runStart time.Time
-	runID    string
-	offset   OffsetEstimator
-	// Running minima for estimates when the server reports no queue time.
-	minWait       time.Duration // server wait with no timing at all
-	minNetResidue time.Duration // server wait − processing, with app timing only
-	now           func() time.Time
-}
-
-// NewAnalyzer makes an Analyzer for a run that started at runStart (the
-// origin of every Record offset).
-func NewAnalyzer(cfg TimingConfig, runStart time.Time, runID string) *Analyzer {
-	cfg.defaults()
-	return &Analyzer{cfg: cfg, runStart: runStart, runID: runID, minWait: -1, minNetResidue: -1, now: time.Now}
-}
-
-// Offset is the current clock offset estimate.
-func (a *Analyzer) Offset() OffsetEstimate { return a.offset.Estimate() }
-
-// Analyze fills res from rec. res is overwritten.
-func (a *Analyzer) Analyze(rec *loadgen.Record, res *Result) {
-	*res = Result{
-		Seq:        rec.Seq,
-		Intended:   rec.Intended,
-		Start:      rec.Start,
-		Written:    rec.Written,
-		FirstByte:  rec.FirstByte,
-		Done:       rec.Done,
-		NewConn:    rec.NewConn,
-		WaitedSlot: rec.WaitedSlot,
-		WaitedConn: rec.WaitedConn,
-		SynRetrans: int(rec.SynRetrans),
-		Retrans:    int(rec.Retrans),
-		Status:     rec.Status,
-		BytesIn:    rec.BytesIn,
-		BytesOut:   rec.BytesOut,
-		ErrorText:  rec.ErrorText,
+	if r.FirstByte == 0 || st.HasQueue || (st.HasUpstreamHeader && st.HasApp) || (st.HasStart && st.HasApp) {
+		return // attributed from what the server reported: no baseline needed
 	}
-	res.runID = a.runID
-	if rec.Error != loadgen.ErrNone {
-		res.Error = rec.Error.String()
-	}
-	res.Sent = rec.Start
-	if rec.NewConn {
-		res.Connect = rec.Connect()
-		if rec.DNSDone != 0 {
-			res.DNS = nonNeg(rec.DNSDone - rec.DialStart)
+	wait := r.ServerWait() - upstreamSyn(st)
+	switch {
+	case st.HasApp:
+		if residue := max(0, wait-st.App); !e.haveResidue || residue < e.minNetResidue {
+			e.minNetResidue, e.haveResidue = residue, true
 		}
-		if rec.ConnectDone != 0 {
-			res.Sent = rec.ConnectDone
-		}
-		if rec.TLSDone != 0 {
-			res.TLS = nonNeg(rec.TLSDone - rec.ConnectDone)
-			res.Sent = rec.TLSDone
-		}
-		if rec.ConnectDone != 0 {
-			res.Connect = nonNeg(res.Sent - rec.DialStart)
-		}
-	}
-	if rec.Status != 0 {
-		a.readServerTiming(rec, &res.Server)
-	}
-	end := rec.FirstByte
-	if end == 0 {
-		end = rec.Done
-	}
-	if !isConnectError(res.Error) {
-		res.ServerWait = nonNeg(end - res.Sent)
-	}
-	if res.Server.HasStart && res.FirstByte != 0 {
-		a.offset.Observe(a.runStart, res)
-	}
-	res.Outcome = classify(rec.Error, rec.Status, res.Server.HasApp || res.Server.HasQueue, int64(res.ServerWait))
-	a.attribute(res)
-}
-
-// readServerTiming parses every timing header the record kept.
-func (a *Analyzer) readServerTiming(rec *loadgen.Record, st *ServerTiming) {
-	var stVals [8][]byte
-	vals := stVals[:0]
-	for _, h := range rec.Headers {
-		if h.Name == HeaderServerTiming {
-			vals = append(vals, h.Value)
-		}
-	}
-	if len(vals) > 0 {
-		if d, ok := servertiming.LookupServerTiming(vals, a.cfg.QueueMetric); ok {
-			st.HasQueue, st.Queue = true, msDur(d)
-		}
-		if d, ok := servertiming.LookupServerTiming(vals, a.cfg.AppMetric); ok {
-			st.HasApp, st.App = true, msDur(d)
-		}
-	}
-	for _, name := range [...]string{HeaderRequestStart, HeaderQueueStart} {
-		if v := rec.Header(name); v != nil && !st.HasStart {
-			if t, err := servertiming.ParseRequestStart(v, a.now()); err == nil {
-				st.HasStart, st.Start = true, t
-			} else {
-				st.Invalid++
-			}
-		}
-	}
-	// Processing-time fallbacks, in order of preference after Server-Timing.
-	for _, f := range [...]struct {
-		name  string
-		parse func([]byte) (time.Duration, error)
-	}{{HeaderRuntime, servertiming.ParseSeconds}, {HeaderResponseTime, servertiming.ParseMillis}} {
-		v := rec.Header(f.name)
-		if v == nil {
-			continue
-		}
-		if d, err := f.parse(v); err != nil {
-			st.Invalid++
-		} else if !st.HasApp {
-			st.HasApp, st.App = true, d
-		}
-	}
-	if v := rec.Header(HeaderUpstreamConnect); v != nil {
-		if d, err := servertiming.ParseUpstreamSeconds(v); err == nil {
-			st.HasUpstreamConnect, st.UpstreamConnect = true, d
-		}
-		// "-" (no upstream attempt) is normal for nginx-made responses.
-	}
-	if v := rec.Header(HeaderUpstreamHeader); v != nil {
-		if d, err := servertiming.ParseUpstreamSeconds(v); err == nil {
-			st.HasUpstreamHeader, st.UpstreamHeader = true, d
-		}
-	}
-	for _, m := range a.cfg.Mappings {
-		v := rec.Header(m.Header)
-		if v == nil {
-			continue
-		}
-		if m.Component == "start" {
-			if t, err := servertiming.ParseRequestStart(v, a.now()); err == nil {
-				st.HasStart, st.Start = true, t
-			} else {
-				st.Invalid++
-			}
-			continue
-		}
-		d, err := servertiming.ParseDuration(v, m.Unit)
-		if err != nil {
-			st.Invalid++
-			continue
-		}
-		switch m.Component {
-		case "queue":
-			st.HasQueue, st.Queue = true, d
-		case "app":
-			st.HasApp, st.App = true, d
-		case "upstream_connect":
-			st.HasUpstreamConnect, st.UpstreamConnect = true, d
+	case r.Status < 500:
+		// Proxy-made 5xx answers never reached the app: they set no baseline.
+		if w := max(0, wait); !e.haveWait || w < e.minWait {
+			e.minWait, e.haveWait = w, true
 		}
 	}
 }
 
-func msDur(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+// Merge adds everything o observed.
+func (e *Estimator) Merge(o *Estimator) {
+	e.offset.Merge(&o.offset)
+	if o.haveWait && (!e.haveWait || o.minWait < e.minWait) {
+		e.minWait, e.haveWait = o.minWait, true
+	}
+	if o.haveResidue && (!e.haveResidue || o.minNetResidue < e.minNetResidue) {
+		e.minNetResidue, e.haveResidue = o.minNetResidue, true
+	}
+}
 
-// attribute splits the request's total into components; see README
-// "Attribution rules" for the reasoning behind each step.
-func (a *Analyzer) attribute(res *Result) {
+// Estimates returns what has been observed so far.
+func (e *Estimator) Estimates() Estimates {
+	est := Estimates{Offset: e.offset.Estimate(), MinWait: -1, MinNetResidue: -1}
+	if e.haveWait {
+		est.MinWait = e.minWait
+	}
+	if e.haveResidue {
+		est.MinNetResidue = e.minNetResidue
+	}
+	return est
+}
+
+// upstreamSyn is a proxy's upstream connect long enough to be SYN retries.
+func upstreamSyn(st *ServerTiming) time.Duration {
+	if st.HasUpstreamConnect && st.UpstreamConnect >= upstreamSynSignature {
+		return st.UpstreamConnect
+	}
+	return 0
+}
+
+// Attribute splits res's total into components, against run-wide
+// estimates; it is a pure function of the two (see README "Attribution
+// rules" for the reasoning behind each step). runStart maps offsets to wall
+// time for servers that report an absolute receive time.
+func Attribute(res *Result, est *Estimates, runStart time.Time) {
 	at := &res.Attr
 	*at = Attribution{}
 	p := &at.Parts
@@ -241,11 +114,12 @@ func (a *Analyzer) attribute(res *Result) {
 	// Client-side connection setup: SYN retries if the kernel says a SYN
 	// was retransmitted (or, without TCP_INFO, if it took ≥ 0.9 s), or if
 	// the connect never finished because SYNs went unanswered.
-	setup := nonNeg(res.Sent - res.Start)
-	if isConnectError(res.Error) {
+	ready := res.Ready()
+	setup := nonNeg(ready - res.Start)
+	if res.Error.DuringConnect() {
 		setup = nonNeg(res.Done - res.Start)
 	}
-	if res.SynRetrans > 0 || setup >= synRetrySignature || res.Error == loadgen.ErrConnectTimeout.String() {
+	if res.SynRetrans > 0 || setup >= synRetrySignature || res.Error == loadgen.ErrConnectTimeout {
 		p[iSynRetry] = setup
 	} else {
 		p[iConnect] = setup
@@ -255,20 +129,22 @@ func (a *Analyzer) attribute(res *Result) {
 		p[iTransfer] = nonNeg(res.Done - res.FirstByte)
 	}
 
-	wait := res.ServerWait
+	wait := res.ServerWait()
 	st := &res.Server
-	var upSyn, handshake, backlog, processing time.Duration
-	if st.HasUpstreamConnect && st.UpstreamConnect >= upstreamSynSignature {
-		upSyn = st.UpstreamConnect
-	}
+	upSyn := upstreamSyn(st)
+	var handshake, backlog, processing time.Duration
 	var recv time.Duration // server receive time on the client's clock, as a run offset
 	if st.HasStart {
-		recv = st.Start.Add(-a.offsetOrZero()).Sub(a.runStart)
+		var offset time.Duration
+		if est.Offset.Known {
+			offset = est.Offset.Offset
+		}
+		recv = st.Start.Add(-offset).Sub(runStart)
 		// A request that reached the server long after the client sent it
 		// on an established connection had its handshake's final ACK (and
 		// data) dropped by a full accept queue and retransmitted: the same
 		// overflow as a dropped SYN, seen a step later.
-		if gap := recv - res.Sent; gap >= retransmitSignature {
+		if gap := recv - ready; gap >= retransmitSignature {
 			handshake = gap
 		}
 	}
@@ -296,22 +172,15 @@ func (a *Analyzer) attribute(res *Result) {
 			backlog = res.FirstByte - recv - st.App - upSyn
 		case st.HasApp:
 			processing = st.App
-			residue := wait - st.App - upSyn
-			if a.minNetResidue < 0 || residue < a.minNetResidue {
-				a.minNetResidue = max(0, residue)
-			}
-			backlog = residue - a.minNetResidue
+			backlog = wait - st.App - upSyn - max(0, est.MinNetResidue)
 			at.Estimated = true
-		case res.Status < 500:
+		case res.Status < 500 && est.MinWait >= 0:
 			// Nothing from the server: the fastest app response of the run
 			// is the processing baseline; the rest of the wait is backlog.
-			// Proxy-made 5xx answers never reached the app, so they neither
-			// set the baseline nor get one (their wait stays network).
-			if a.minWait < 0 || wait-upSyn < a.minWait {
-				a.minWait = max(0, wait-upSyn)
-			}
-			processing = a.minWait
-			backlog = wait - a.minWait - upSyn
+			// Proxy-made 5xx answers never reached the app, so they get no
+			// baseline (their wait stays network).
+			processing = est.MinWait
+			backlog = wait - est.MinWait - upSyn
 			at.Estimated = true
 		}
 	}
@@ -341,22 +210,4 @@ func (a *Analyzer) attribute(res *Result) {
 		// Rounding between offsets; take it from network first.
 		p[iNetwork] = nonNeg(p[iNetwork] + rest)
 	}
-}
-
-func (a *Analyzer) offsetOrZero() time.Duration {
-	e := a.offset.Estimate()
-	if !e.Known {
-		return 0
-	}
-	return e.Offset
-}
-
-// isConnectError says whether a client error class ended the attempt
-// before a connection was established.
-func isConnectError(class string) bool {
-	if class == "" {
-		return false
-	}
-	c, _ := loadgen.ParseErrorClass(class)
-	return c.DuringConnect()
 }

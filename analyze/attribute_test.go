@@ -38,7 +38,7 @@ func newConnRec(intended, lag, connect, wait, transfer time.Duration, h []loadge
 	start := intended + lag
 	cd := start + connect
 	return loadgen.Record{
-		Seq: 1, Intended: intended, Start: start, DialStart: start, ConnectDone: cd,
+		Seq: 1, Intended: intended, Start: start, ConnectDone: cd,
 		Written: cd + 20*time.Microsecond, FirstByte: cd + wait, Done: cd + wait + transfer,
 		NewConn: true, Status: 200, BytesOut: 80, BytesIn: 200, Headers: h,
 	}
@@ -258,14 +258,14 @@ func TestAttribute(t *testing.T) {
 		},
 		{
 			name: "connect timeout",
-			rec: loadgen.Record{Seq: 1, Intended: ms(100), Start: ms(101), DialStart: ms(101), Done: ms(10101), NewConn: true,
+			rec: loadgen.Record{Seq: 1, Intended: ms(100), Start: ms(101), Done: ms(10101), NewConn: true,
 				Error: loadgen.ErrConnectTimeout, ErrorText: "dial tcp 127.0.0.1:80: i/o timeout"},
 			want:    map[string]time.Duration{CompLag: ms(1), CompSynRetry: ms(10000)},
 			outcome: "connect_timeout",
 		},
 		{
 			name: "connection refused",
-			rec: loadgen.Record{Seq: 1, Intended: ms(100), Start: ms(100), DialStart: ms(100), Done: ms(100.15), NewConn: true,
+			rec: loadgen.Record{Seq: 1, Intended: ms(100), Start: ms(100), Done: ms(100.15), NewConn: true,
 				Error: loadgen.ErrRefused, ErrorText: "connect: connection refused"},
 			want:    map[string]time.Duration{CompConnect: ms(0.15)},
 			outcome: "refused",
@@ -349,7 +349,7 @@ func TestAttribute(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			a := NewAnalyzer(c.cfg, testRunStart, "run")
+			a := newStreamAnalyzer(c.cfg, testRunStart, "run")
 			var res Result
 			for i := range c.prep {
 				a.Analyze(&c.prep[i], &res)
@@ -385,9 +385,9 @@ func TestAttribute(t *testing.T) {
 func TestAnalyzeClientFields(t *testing.T) {
 	rec := newConnRec(ms(100), ms(1), ms(3), ms(50), ms(2), hdrs(HeaderServerTiming, "app;dur=40"))
 	rec.Seq = 42
-	rec.DNSDone = rec.DialStart + ms(1)
+	rec.DNSDone = rec.Start + ms(1)
 	rec.SynRetrans = 0
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "")
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "")
 	var res Result
 	a.Analyze(&rec, &res)
 	if res.ID() != "" {
@@ -396,14 +396,14 @@ func TestAnalyzeClientFields(t *testing.T) {
 	if res.Seq != 42 || res.Status != 200 || !res.NewConn || res.BytesIn != 200 || res.BytesOut != 80 {
 		t.Errorf("client fields not copied: %+v", res)
 	}
-	if res.Sent != rec.ConnectDone {
-		t.Errorf("Sent = %v, want ConnectDone %v", res.Sent, rec.ConnectDone)
+	if res.Ready() != rec.ConnectDone {
+		t.Errorf("Sent = %v, want ConnectDone %v", res.Ready(), rec.ConnectDone)
 	}
-	if res.Connect != ms(3) || res.DNS != ms(1) {
-		t.Errorf("Connect = %v, DNS = %v; want 3ms (from dial start) and 1ms", res.Connect, res.DNS)
+	if res.Connect() != ms(3) || res.DNS() != ms(1) {
+		t.Errorf("Connect = %v, DNS = %v; want 3ms (from dial start) and 1ms", res.Connect(), res.DNS())
 	}
-	if res.ServerWait != ms(50) {
-		t.Errorf("ServerWait = %v, want 50ms", res.ServerWait)
+	if res.ServerWait() != ms(50) {
+		t.Errorf("ServerWait = %v, want 50ms", res.ServerWait())
 	}
 	if !res.Server.HasApp || res.Server.App != ms(40) || res.Server.HasQueue {
 		t.Errorf("server timing %+v, want app 40ms only", res.Server)
@@ -414,7 +414,7 @@ func TestAnalyzeClientFields(t *testing.T) {
 func TestAnalyzeInvalidHeadersCounted(t *testing.T) {
 	rec := newConnRec(ms(100), 0, ms(0.2), ms(100), ms(0.5),
 		hdrs(HeaderRequestStart, "t=yesterday", HeaderRuntime, "fast", HeaderResponseTime, "-1ms", HeaderServerTiming, "app;dur=10"))
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "r")
 	var res Result
 	a.Analyze(&rec, &res)
 	if res.Server.Invalid != 3 {
@@ -458,7 +458,7 @@ func randomRecord(rng *rand.Rand, seq uint64) loadgen.Record {
 	}
 	at := r.Start
 	if pick(0.7) {
-		r.NewConn, r.DialStart = true, r.Start
+		r.NewConn = true
 		if pick(0.1) {
 			at += d(5)
 			r.DNSDone = at
@@ -552,7 +552,7 @@ func TestAttributeInvariantRandom(t *testing.T) {
 	if testing.Short() {
 		n = 2000
 	}
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "prop")
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "prop")
 	var res Result
 	for i := range n {
 		rec := randomRecord(rng, uint64(i+1))
@@ -575,7 +575,7 @@ func TestAttributeInvariantRandom(t *testing.T) {
 // TestAttributeRegressions covers misattributions found while testing.
 func TestAttributeRegressions(t *testing.T) {
 	t.Run("app only behind nginx with a SYN-dropped upstream", func(t *testing.T) {
-		a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
+		a := newStreamAnalyzer(TimingConfig{}, testRunStart, "r")
 		var res Result
 		prep := newConnRec(ms(10), 0, ms(0.2), ms(100.3), ms(0.1), hdrs(HeaderServerTiming, "app;dur=100"))
 		a.Analyze(&prep, &res)
@@ -587,7 +587,7 @@ func TestAttributeRegressions(t *testing.T) {
 		}
 	})
 	t.Run("fast proxy error sets the processing baseline", func(t *testing.T) {
-		a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
+		a := newStreamAnalyzer(TimingConfig{}, testRunStart, "r")
 		var res Result
 		ok1 := newConnRec(ms(10), 0, ms(0.2), ms(100.5), ms(0.1), nil)
 		a.Analyze(&ok1, &res)

@@ -25,8 +25,8 @@ func benchRecords(n int) []loadgen.Record {
 // timing headers, attribute, classify and aggregate.
 func BenchmarkAnalyze(b *testing.B) {
 	recs := benchRecords(4096)
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "bench")
-	agg := NewAggregator(testRunStart, NewTimeline(time.Second, 600))
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "bench")
+	agg := NewAggregator(NewTimeline(time.Second, 600))
 	var res Result
 	// Warm the aggregator's per-outcome histograms and timeline rows.
 	for i := range recs {
@@ -61,12 +61,12 @@ func BenchmarkReadResults(b *testing.B) {
 		b.Fatal(err)
 	}
 	w := bufio.NewWriter(f)
-	rw, err := NewResultsWriter(w, testInfo)
+	rw, err := NewResultsWriter(w, testInfo, ResultsOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	recs := benchRecords(4096)
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "bench")
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "bench")
 	var res Result
 	for i := range benchReadN {
 		rec := recs[i%len(recs)]
@@ -91,10 +91,8 @@ func BenchmarkReadResults(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		var agg *Aggregator
-		_, rs, err := ReadResults(g, func(info RunInfo) {
-			agg = NewAggregator(info.Start, NewTimeline(time.Second, 600))
-		}, func(r *Result) error {
+		agg := NewAggregator(NewTimeline(time.Second, 600))
+		rs, err := ReadResults(g, func(_ *RunInfo, r *Result) error {
 			agg.Add(r)
 			return nil
 		})

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/queuegap/queuegap/loadgen"
 )
 
 // decodeResult parses one result line without reflection: analyze reads
@@ -18,6 +20,8 @@ func decodeResult(line []byte, r *Result) error {
 	*r = Result{}
 	d := decoder{b: line}
 	var sawOutcome bool
+	var sent, connect, dns, tls time.Duration // version 1 files: derived phases only
+	var sawConnectDone bool
 	err := d.object(func(key []byte) error {
 		switch string(key) {
 		case "seq":
@@ -32,8 +36,15 @@ func decodeResult(line []byte, r *Result) error {
 			return d.ms(&r.Intended)
 		case "start_ms":
 			return d.ms(&r.Start)
+		case "dns_done_ms":
+			return d.ms(&r.DNSDone)
+		case "connect_done_ms":
+			sawConnectDone = true
+			return d.ms(&r.ConnectDone)
+		case "tls_done_ms":
+			return d.ms(&r.TLSDone)
 		case "sent_ms":
-			return d.ms(&r.Sent)
+			return d.ms(&sent)
 		case "written_ms":
 			return d.ms(&r.Written)
 		case "first_byte_ms":
@@ -41,13 +52,11 @@ func decodeResult(line []byte, r *Result) error {
 		case "done_ms":
 			return d.ms(&r.Done)
 		case "connect_ms":
-			return d.ms(&r.Connect)
+			return d.ms(&connect)
 		case "dns_ms":
-			return d.ms(&r.DNS)
+			return d.ms(&dns)
 		case "tls_ms":
-			return d.ms(&r.TLS)
-		case "server_wait_ms":
-			return d.ms(&r.ServerWait)
+			return d.ms(&tls)
 		case "new_conn":
 			return d.boolean(&r.NewConn)
 		case "waited_slot":
@@ -55,18 +64,20 @@ func decodeResult(line []byte, r *Result) error {
 		case "waited_conn":
 			return d.boolean(&r.WaitedConn)
 		case "syn_retrans":
-			return d.int(&r.SynRetrans)
+			return d.uint8(&r.SynRetrans)
 		case "retrans":
-			return d.int(&r.Retrans)
+			return d.uint8(&r.Retrans)
 		case "status":
 			return d.int(&r.Status)
 		case "bytes_in":
-			return d.int(&r.BytesIn)
+			return d.int64(&r.BytesIn)
 		case "bytes_out":
-			return d.int(&r.BytesOut)
+			return d.int64(&r.BytesOut)
 		case "error":
 			s, err := d.str()
-			r.Error = s
+			if s != "" {
+				r.Error, _ = loadgen.ParseErrorClass(s) // unknown classes read as "error"
+			}
 			return err
 		case "error_text":
 			s, err := d.str()
@@ -97,6 +108,16 @@ func decodeResult(line []byte, r *Result) error {
 	}
 	if r.Done < r.Intended || r.Intended < 0 {
 		return errors.New("done_ms before intended_ms")
+	}
+	if !sawConnectDone && r.NewConn && connect > 0 {
+		// Version 1 kept the setup as durations: sent = start + dns + tcp + tls.
+		if dns > 0 {
+			r.DNSDone = r.Start + dns
+		}
+		if tls > 0 {
+			r.TLSDone = sent
+		}
+		r.ConnectDone = sent - tls
 	}
 	return nil
 }
@@ -358,6 +379,20 @@ func (d *decoder) uint() (uint64, error) {
 		return 0, d.errorf("bad integer %q", b)
 	}
 	return v, nil
+}
+
+func (d *decoder) int64(v *int64) error {
+	var n int
+	err := d.int(&n)
+	*v = int64(n)
+	return err
+}
+
+func (d *decoder) uint8(v *uint8) error {
+	var n int
+	err := d.int(&n)
+	*v = uint8(min(max(n, 0), 255))
+	return err
 }
 
 func (d *decoder) int(v *int) error {

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
@@ -36,21 +38,28 @@ func randomResult(rng *rand.Rand) Result {
 	d := func(max time.Duration) time.Duration {
 		return time.Duration(rng.Int64N(int64(max))) / time.Microsecond * time.Microsecond
 	}
-	r := Result{Seq: rng.Uint64N(1 << 40), RequestID: "run-" + string(rune('a'+rng.IntN(26))), Intended: d(time.Hour)}
+	r := Result{Record: loadgen.Record{Seq: rng.Uint64N(1 << 40), Intended: d(time.Hour)}, RequestID: "run-" + string(rune('a'+rng.IntN(26)))}
 	r.Start = r.Intended + d(time.Second)
-	r.Sent = r.Start + d(time.Second)
-	r.Written = r.Sent + d(time.Millisecond)
+	r.NewConn, r.WaitedSlot, r.WaitedConn = rng.IntN(2) == 0, rng.IntN(5) == 0, rng.IntN(5) == 0
+	if r.NewConn && rng.IntN(4) != 0 {
+		if rng.IntN(3) == 0 {
+			r.DNSDone = r.Start + d(time.Millisecond) + time.Microsecond
+		}
+		r.ConnectDone = max(r.Start, r.DNSDone) + d(time.Second) + time.Microsecond
+		if rng.IntN(3) == 0 {
+			r.TLSDone = r.ConnectDone + d(time.Second) + time.Microsecond
+		}
+	}
+	r.Written = r.Ready() + d(time.Millisecond)
 	r.FirstByte = r.Written + d(10*time.Second)
 	r.Done = r.FirstByte + d(time.Second)
-	r.Connect, r.ServerWait = d(time.Second), d(time.Second)
-	r.NewConn, r.WaitedSlot, r.WaitedConn = rng.IntN(2) == 0, rng.IntN(5) == 0, rng.IntN(5) == 0
-	r.SynRetrans = rng.IntN(3)
-	r.Retrans = r.SynRetrans + rng.IntN(2)
+	r.SynRetrans = uint8(rng.IntN(3))
+	r.Retrans = r.SynRetrans + uint8(rng.IntN(2))
 	r.Status = []int{0, 200, 404, 502, 504}[rng.IntN(5)]
-	r.BytesIn, r.BytesOut = rng.IntN(1e6), rng.IntN(1e4)
+	r.BytesIn, r.BytesOut = rng.Int64N(1e6), rng.Int64N(1e4)
 	r.Outcome = Outcomes()[rng.IntN(len(Outcomes()))]
 	if rng.IntN(3) == 0 {
-		r.Error, r.ErrorText = "reset", "read tcp: \"connection\" reset\n\tby peer \x01 ünï"
+		r.Error, r.ErrorText = loadgen.ErrReset, "read tcp: \"connection\" reset\n\tby peer \x01 ünï"
 	}
 	if rng.IntN(2) == 0 {
 		r.Server = ServerTiming{HasQueue: true, Queue: d(time.Second), HasApp: true, App: d(time.Second), HasStart: true,
@@ -67,7 +76,7 @@ func TestDecodeRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 2000; i++ {
 		want := randomResult(rng)
-		line := AppendResultJSON(nil, &want)
+		line := appendResult(nil, &want, true)
 		if !json.Valid(line) {
 			t.Fatalf("invalid JSON: %s", line)
 		}

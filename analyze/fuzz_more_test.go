@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"bytes"
 	"math"
 	"strings"
@@ -49,7 +51,7 @@ func FuzzReadHDRLog(f *testing.F) {
 	now := start
 	w.now = func() time.Time { return now }
 	for i := 1; i <= 50; i++ {
-		r := &Result{Seq: uint64(i), Start: time.Duration(i) * time.Millisecond, Done: time.Duration(i) * 3 * time.Millisecond, Outcome: OutcomeOK}
+		r := &Result{Record: loadgen.Record{Seq: uint64(i), Start: time.Duration(i) * time.Millisecond, Done: time.Duration(i) * 3 * time.Millisecond}, Outcome: OutcomeOK}
 		r.FirstByte = r.Done
 		now = start.Add(time.Duration(i) * 50 * time.Millisecond)
 		w.Add(r)

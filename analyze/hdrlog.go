@@ -79,8 +79,8 @@ func (h *HDRLogWriter) Add(r *Result) {
 	if r.FirstByte != 0 {
 		recordNs(h.hists[PhaseTTFB], r.TTFB())
 	}
-	if r.NewConn && r.Connect > 0 {
-		recordNs(h.hists[PhaseConnect], r.Connect)
+	if c := r.Connect(); c > 0 {
+		recordNs(h.hists[PhaseConnect], c)
 	}
 	recordNs(h.hists[CompBacklog], r.Attr.Parts[iBacklog])
 	recordNs(h.hists[CompProcessing], r.Attr.Parts[iProcessing])

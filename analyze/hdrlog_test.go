@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"bytes"
 	"fmt"
 	"strings"
@@ -20,10 +22,10 @@ func TestHDRLogRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.now = func() time.Time { return now }
-	agg := NewAggregator(start, nil)
+	agg := NewAggregator(nil)
 	for i := 1; i <= 3000; i++ {
-		r := &Result{Seq: uint64(i), Intended: time.Duration(i) * time.Millisecond, Start: time.Duration(i)*time.Millisecond + 50*time.Microsecond,
-			Done: time.Duration(i)*time.Millisecond + time.Duration(i%97)*time.Millisecond + time.Millisecond, Outcome: OutcomeOK}
+		r := &Result{Record: loadgen.Record{Seq: uint64(i), Intended: time.Duration(i) * time.Millisecond, Start: time.Duration(i)*time.Millisecond + 50*time.Microsecond,
+			Done: time.Duration(i)*time.Millisecond + time.Duration(i%97)*time.Millisecond + time.Millisecond}, Outcome: OutcomeOK}
 		r.FirstByte = r.Done - 10*time.Microsecond
 		r.Attr.Parts[iBacklog] = time.Duration(i%50) * time.Millisecond
 		now = start.Add(r.Done)
@@ -45,7 +47,7 @@ func TestHDRLogRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := SummaryFromHDR(hists)
-	direct := agg.Summarize(RunInfo{})
+	direct := agg.Summarize(RunInfo{}, nil)
 	got, want := s.Phases[PhaseTotal], direct.Phases[PhaseTotal]
 	if got.Count != 3000 || got.Count != want.Count {
 		t.Fatalf("merged count %d, aggregator %d", got.Count, want.Count)

@@ -38,7 +38,7 @@ type OffsetEstimate struct {
 // Observe adds one request; runStart maps its offsets to wall time.
 func (o *OffsetEstimator) Observe(runStart time.Time, r *Result) {
 	s := r.Server.Start
-	sent := runStart.Add(r.Sent)
+	sent := runStart.Add(r.Ready())
 	first := runStart.Add(r.FirstByte)
 	hi := s.Sub(sent)
 	served := time.Duration(0)
@@ -72,4 +72,40 @@ func (o *OffsetEstimator) Estimate() OffsetEstimate {
 		Uncertainty: max(o.hi-o.lo, o.lo-o.hi),
 		Consistent:  o.lo <= o.hi+consistencySlack,
 	}
+}
+
+// Merge adds every observation of o.
+func (o *OffsetEstimator) Merge(x *OffsetEstimator) {
+	if x.n == 0 {
+		return
+	}
+	if o.n == 0 || x.hi < o.hi {
+		o.hi = x.hi
+	}
+	if o.n == 0 || x.lo > o.lo {
+		o.lo = x.lo
+	}
+	o.n += x.n
+}
+
+// report is the estimate as summaries show it.
+func (e OffsetEstimate) report() ClockOffset {
+	if !e.Known {
+		return ClockOffset{}
+	}
+	return ClockOffset{Known: true, OffsetMs: round3(durMs(e.Offset)), UncertaintyMs: round3(durMs(e.Uncertainty)), Samples: e.Samples, Consistent: e.Consistent}
+}
+
+// Info is the estimates as a results file's trailer records them.
+func (e *Estimates) Info() *EstimatesInfo {
+	info := &EstimatesInfo{Offset: e.Offset.report()}
+	if e.MinWait >= 0 {
+		v := round3(durMs(e.MinWait))
+		info.MinWaitMs = &v
+	}
+	if e.MinNetResidue >= 0 {
+		v := round3(durMs(e.MinNetResidue))
+		info.MinResidueMs = &v
+	}
+	return info
 }

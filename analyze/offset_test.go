@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -12,7 +14,7 @@ import (
 // byte came back oneWay after that.
 func skewedResult(sent, oneWay, queue, app, skew time.Duration, reportQueueApp bool) Result {
 	recv := sent + oneWay
-	r := Result{Sent: sent, FirstByte: recv + queue + app + oneWay}
+	r := Result{Record: loadgen.Record{Start: sent, FirstByte: recv + queue + app + oneWay}}
 	r.Server.HasStart, r.Server.Start = true, testRunStart.Add(recv+skew)
 	if reportQueueApp {
 		r.Server.HasQueue, r.Server.Queue = true, queue
@@ -112,8 +114,8 @@ func TestOffsetEstimatorEdgeCases(t *testing.T) {
 
 // TestAnalyzerUsesOffset checks the offset reaches the Analyzer.
 func TestAnalyzerUsesOffset(t *testing.T) {
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "r")
-	if a.Offset().Known {
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "r")
+	if a.estimates().Offset.Known {
 		t.Fatal("offset known before any request")
 	}
 	var res Result
@@ -122,7 +124,7 @@ func TestAnalyzerUsesOffset(t *testing.T) {
 		rec.Headers = hdrs(HeaderRequestStart, reqStartAt(rec.ConnectDone+ms(0.1), -3*time.Second), HeaderServerTiming, "queue;dur=10, app;dur=20")
 		a.Analyze(&rec, &res)
 	}
-	e := a.Offset()
+	e := a.estimates().Offset
 	if !e.Known || e.Samples != 20 {
 		t.Fatalf("offset %+v", e)
 	}

@@ -92,9 +92,9 @@ func TestOutcomeThroughAnalyze(t *testing.T) {
 			rec := newConnRec(ms(100), 0, ms(0.2), c.wait, ms(0.1), c.h)
 			rec.Status = c.status
 			var res Result
-			NewAnalyzer(TimingConfig{}, testRunStart, "r").Analyze(&rec, &res)
+			newStreamAnalyzer(TimingConfig{}, testRunStart, "r").Analyze(&rec, &res)
 			if res.Outcome != c.want {
-				t.Errorf("outcome %q, want %q (server wait %v, server %+v)", res.Outcome, c.want, res.ServerWait, res.Server)
+				t.Errorf("outcome %q, want %q (server wait %v, server %+v)", res.Outcome, c.want, res.ServerWait(), res.Server)
 			}
 		})
 	}

@@ -3,6 +3,8 @@ package analyze
 import (
 	"strconv"
 	"time"
+
+	"github.com/queuegap/queuegap/loadgen"
 )
 
 // Components of a request's client-observed time. They add up to the
@@ -72,46 +74,25 @@ func (s *ServerTiming) Any() bool {
 	return s.HasQueue || s.HasApp || s.HasStart || s.HasUpstreamConnect || s.HasUpstreamHeader
 }
 
-// Result is one request as analyzed: the client's measurements, the
-// server's timing, the attribution and the outcome. It is one line of a
-// results file.
+// Result is one request: what the client measured (loadgen's Record, the
+// one model of a request's timings), what the server said, its outcome and
+// its attribution. The first three are facts of the request alone and are
+// what a results file stores; the attribution also depends on run-wide
+// Estimates and is derived again whenever results are read (Attribute).
 type Result struct {
-	Seq uint64
+	loadgen.Record
 	// RequestID is the X-Request-Id as read from a results file; for live
 	// results it stays empty (building a string per request is the one
 	// allocation the hot path would make) and ID() derives it.
 	RequestID string
 	runID     string
-	// Offsets from the run's start (monotonic clock).
-	Intended  time.Duration
-	Start     time.Duration
-	Sent      time.Duration // when writing began (after any connect)
-	Written   time.Duration // 0 when the request was never written
-	FirstByte time.Duration // 0 without a response byte
-	Done      time.Duration
-
-	NewConn    bool
-	WaitedSlot bool
-	WaitedConn bool
-	SynRetrans int
-	Retrans    int // retransmits by the first byte; > SynRetrans: the request data was resent
-
-	Connect    time.Duration // DNS+TCP+TLS of a new connection
-	DNS        time.Duration
-	TLS        time.Duration
-	Status     int
-	BytesIn    int
-	BytesOut   int
-	Error      string // client error class, "" when a response arrived
-	ErrorText  string
-	Outcome    string
-	Server     ServerTiming
-	Attr       Attribution
-	ServerWait time.Duration // request written → first byte: everything the server side took
+	Server    ServerTiming
+	Outcome   string
+	Attr      Attribution
 }
 
 // ID is the X-Request-Id the request carried: <run-id>-<seq>, or "" when
-// the run sent none. Code that keeps a Result beyond a Sink call and needs
+// the run sent none. Code that keeps a Result beyond a callback and needs
 // the ID as a field can store ID() in RequestID.
 func (r *Result) ID() string {
 	if r.RequestID != "" || r.runID == "" {
@@ -120,19 +101,32 @@ func (r *Result) ID() string {
 	return r.runID + "-" + strconv.FormatUint(r.Seq, 10)
 }
 
-// Lag, TTFB and Total are the client-observed phases, from the intended time.
-func (r *Result) Lag() time.Duration { return nonNeg(r.Start - r.Intended) }
-
-// TTFB is intended time → first byte, 0 without a response.
-func (r *Result) TTFB() time.Duration {
-	if r.FirstByte == 0 {
+// ServerWait is the time from the connection being ready (request about to
+// be written) to the first response byte, or to the end without one:
+// everything the server side took. 0 when the connect failed.
+func (r *Result) ServerWait() time.Duration {
+	if r.Error.DuringConnect() {
 		return 0
 	}
-	return nonNeg(r.FirstByte - r.Intended)
+	end := r.FirstByte
+	if end == 0 {
+		end = r.Done
+	}
+	return nonNeg(end - r.Ready())
 }
 
-// Total is intended time → done.
-func (r *Result) Total() time.Duration { return nonNeg(r.Done - r.Intended) }
+// canonical truncates every time to the microsecond, the resolution of a
+// results file, so that a live result and the same result read back from a
+// file are identical and attribute identically.
+func (r *Result) canonical() {
+	for _, d := range []*time.Duration{&r.Intended, &r.Start, &r.DNSDone, &r.ConnectDone, &r.TLSDone, &r.Written, &r.FirstByte, &r.Done,
+		&r.Server.Queue, &r.Server.App, &r.Server.UpstreamConnect, &r.Server.UpstreamHeader} {
+		*d = d.Truncate(time.Microsecond)
+	}
+	if r.Server.HasStart {
+		r.Server.Start = time.UnixMicro(r.Server.Start.UnixMicro())
+	}
+}
 
 func nonNeg(d time.Duration) time.Duration {
 	if d < 0 {

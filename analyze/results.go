@@ -11,28 +11,36 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/queuegap/queuegap/loadgen"
 )
 
-// Results file format (JSON Lines), version 1. The first line describes the
+// Results file format (JSON Lines), version 2. The first line describes the
 // run ({"queuegap":"run",...}), every following line is one request's
-// Result, and a clean end — including Ctrl-C — appends a trailer
-// ({"queuegap":"end",...}) with the final counts. README documents every
-// field.
-const resultsVersion = 1
+// facts — the client's timings, the server's timing, the outcome — and a
+// clean end, including Ctrl-C, appends a trailer ({"queuegap":"end",...})
+// with the final counts and the run-wide estimates. Attribution is not
+// stored: it depends on estimates over the whole run, so readers derive it
+// (analyze --requests writes it per request). Version 1 files (which stored
+// a live attribution per line) are read too. README documents every field.
+const resultsVersion = 2
 
 // ResultsWriter streams Results to a file as the run goes. It writes whole
 // lines only and flushes at least every FlushEvery, so a killed run loses at
-// most that much and the file always parses. Write is called from one
-// goroutine; the flusher runs concurrently.
+// most that much and the file always parses; when a write fails (a full
+// disk) it cuts the file back to its last whole line, if the file can be
+// truncated. Write is called from one goroutine; the flusher runs
+// concurrently.
 type ResultsWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
-	buf     []byte
-	err     error
-	stop    chan struct{}
-	stopped chan struct{}
-	info    RunInfo
-	written int64
+	mu        sync.Mutex
+	w         io.Writer
+	buf       []byte
+	err       error
+	stop      chan struct{}
+	stopped   chan struct{}
+	written   int64
+	committed int64 // bytes of whole lines known to be on disk
+	withAttr  bool
 }
 
 // FlushEvery is the longest a written result stays in memory.
@@ -46,9 +54,16 @@ type runLine struct {
 	RunInfo
 }
 
+// ResultsOptions shape a results file.
+type ResultsOptions struct {
+	// WithAttr also writes each result's attribution ("attr"), for files
+	// of results attributed against final run-wide estimates.
+	WithAttr bool
+}
+
 // NewResultsWriter writes the header line and starts the periodic flush.
-func NewResultsWriter(w io.Writer, info RunInfo) (*ResultsWriter, error) {
-	rw := &ResultsWriter{w: w, info: info, stop: make(chan struct{}), stopped: make(chan struct{})}
+func NewResultsWriter(w io.Writer, info RunInfo, opt ResultsOptions) (*ResultsWriter, error) {
+	rw := &ResultsWriter{w: w, stop: make(chan struct{}), stopped: make(chan struct{}), withAttr: opt.WithAttr}
 	line, err := json.Marshal(runLine{Kind: "run", Version: resultsVersion, RunInfo: info})
 	if err != nil {
 		return nil, err
@@ -81,30 +96,52 @@ func (rw *ResultsWriter) flushLocked() error {
 	if rw.err != nil || len(rw.buf) == 0 {
 		return rw.err
 	}
-	_, rw.err = rw.w.Write(rw.buf)
+	n, err := rw.w.Write(rw.buf)
+	if err != nil {
+		rw.err = err
+		// A short write (ENOSPC) leaves part of a line: cut back to the
+		// last whole one so the file still parses to the end.
+		if t, ok := rw.w.(interface{ Truncate(int64) error }); ok && n > 0 {
+			keep := rw.committed + int64(bytes.LastIndexByte(rw.buf[:n], '\n')+1)
+			if terr := t.Truncate(keep); terr == nil {
+				if s, ok := rw.w.(io.Seeker); ok {
+					_, _ = s.Seek(keep, io.SeekStart)
+				}
+			}
+		}
+		return rw.err
+	}
+	rw.committed += int64(n)
 	rw.buf = rw.buf[:0]
-	return rw.err
+	return nil
 }
 
 // Write appends one result.
 func (rw *ResultsWriter) Write(r *Result) error {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	rw.buf = AppendResultJSON(rw.buf, r)
+	if rw.err != nil {
+		return rw.err
+	}
+	rw.buf = appendResult(rw.buf, r, rw.withAttr)
 	rw.buf = append(rw.buf, '\n')
 	rw.written++
 	if len(rw.buf) >= flushSize {
 		return rw.flushLocked()
 	}
-	return rw.err
+	return nil
 }
 
-// Close writes the trailer with the final run info and flushes.
+// Close writes the trailer with the final run info and flushes. It stops
+// the flusher either way.
 func (rw *ResultsWriter) Close(final RunInfo) error {
 	close(rw.stop)
 	<-rw.stopped
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
+	if rw.err != nil {
+		return rw.err
+	}
 	final.Complete = true
 	line, err := json.Marshal(runLine{Kind: "end", Version: resultsVersion, RunInfo: final})
 	if err != nil {
@@ -122,9 +159,11 @@ func (rw *ResultsWriter) Err() error {
 	return rw.err
 }
 
-// AppendResultJSON appends r as one JSON object (no newline), without
-// reflection: this runs once per request.
-func AppendResultJSON(b []byte, r *Result) []byte {
+// AppendResultJSON appends r's facts as one JSON object (no newline),
+// without reflection: this runs once per request.
+func AppendResultJSON(b []byte, r *Result) []byte { return appendResult(b, r, false) }
+
+func appendResult(b []byte, r *Result, withAttr bool) []byte {
 	b = append(b, `{"seq":`...)
 	b = strconv.AppendUint(b, r.Seq, 10)
 	switch {
@@ -141,21 +180,30 @@ func AppendResultJSON(b []byte, r *Result) []byte {
 	}
 	b = appendMs(b, "intended_ms", r.Intended)
 	b = appendMs(b, "start_ms", r.Start)
-	b = appendMs(b, "sent_ms", r.Sent)
+	if r.DNSDone != 0 {
+		b = appendMs(b, "dns_done_ms", r.DNSDone)
+	}
+	if r.ConnectDone != 0 {
+		b = appendMs(b, "connect_done_ms", r.ConnectDone)
+	}
+	if r.TLSDone != 0 {
+		b = appendMs(b, "tls_done_ms", r.TLSDone)
+	}
+	b = appendMs(b, "sent_ms", r.Ready())
 	b = appendMs(b, "written_ms", r.Written)
 	b = appendMs(b, "first_byte_ms", r.FirstByte)
 	b = appendMs(b, "done_ms", r.Done)
 	b = appendMs(b, "lag_ms", r.Lag())
-	b = appendMs(b, "connect_ms", r.Connect)
-	if r.DNS > 0 {
-		b = appendMs(b, "dns_ms", r.DNS)
+	b = appendMs(b, "connect_ms", r.Connect())
+	if d := r.DNS(); d > 0 {
+		b = appendMs(b, "dns_ms", d)
 	}
-	if r.TLS > 0 {
-		b = appendMs(b, "tls_ms", r.TLS)
+	if d := r.TLS(); d > 0 {
+		b = appendMs(b, "tls_ms", d)
 	}
 	b = appendMs(b, "ttfb_ms", r.TTFB())
 	b = appendMs(b, "total_ms", r.Total())
-	b = appendMs(b, "server_wait_ms", r.ServerWait)
+	b = appendMs(b, "server_wait_ms", r.ServerWait())
 	b = appendBool(b, "new_conn", r.NewConn)
 	if r.WaitedSlot {
 		b = appendBool(b, "waited_slot", true)
@@ -170,11 +218,11 @@ func AppendResultJSON(b []byte, r *Result) []byte {
 		b = appendInt(b, "retrans", int64(r.Retrans))
 	}
 	b = appendInt(b, "status", int64(r.Status))
-	b = appendInt(b, "bytes_in", int64(r.BytesIn))
-	b = appendInt(b, "bytes_out", int64(r.BytesOut))
-	if r.Error != "" {
+	b = appendInt(b, "bytes_in", r.BytesIn)
+	b = appendInt(b, "bytes_out", r.BytesOut)
+	if r.Error != loadgen.ErrNone {
 		b = append(b, `,"error":`...)
-		b = appendString(b, r.Error)
+		b = appendString(b, r.Error.String())
 		b = append(b, `,"error_text":`...)
 		b = appendString(b, r.ErrorText)
 	}
@@ -199,6 +247,9 @@ func AppendResultJSON(b []byte, r *Result) []byte {
 			b = appendMs(b, "upstream_header_ms", st.UpstreamHeader)
 		}
 		b = append(b, '}')
+	}
+	if !withAttr {
+		return append(b, '}')
 	}
 	b = append(b, `,"attr":{`...)
 	for i, name := range Components {
@@ -289,31 +340,88 @@ func msToDur(ms float64) time.Duration { return time.Duration(ms * float64(time.
 // decodeResultLine decodes a whole line: one object and nothing after it.
 func decodeResultLine(line []byte, r *Result) error { return decodeResult(line, r) }
 
-// ReadStats says what ReadResults found.
+// ReadStats says what ReadResults found, and what is wrong with it.
 type ReadStats struct {
-	Lines     int64
-	Results   int64
-	Truncated bool // the last line was cut short (a killed run); it was skipped
+	Lines      int64
+	Results    int64     // results passed on (duplicates excluded)
+	Runs       []RunInfo // each run's header, updated by its trailer, in file order
+	Truncated  bool      // the last line was cut short (a killed run); it was skipped
+	Duplicates int64     // results whose run and seq were seen before; skipped
+	// Missing is how many requests the file lacks: per its trailer,
+	// started − results; without a trailer, the gaps below the highest seq.
+	Missing int64
+	seqs    map[string]*seqSet
 }
 
-// ReadResults streams a results file, calling onRun with the header's run
-// info before the first result and fn for each Result (reused between
-// calls). It returns the run info from the header, updated by the trailer
-// when present. A malformed line is an error naming its line
-// number, except a cut-short last line, which is skipped and reported.
-func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunInfo, ReadStats, error) {
-	var info RunInfo
-	var st ReadStats
+// Warnings describe, one line each, what is wrong with the file.
+func (st *ReadStats) Warnings() []string {
+	var w []string
+	if st.Truncated {
+		w = append(w, "the last line was cut short (killed run or full disk) and was skipped")
+	}
+	for _, r := range st.Runs {
+		if !r.Complete {
+			w = append(w, fmt.Sprintf("run %s did not finish writing (no trailer): figures cover what was recorded", runName(r)))
+		}
+	}
+	if st.Missing > 0 {
+		w = append(w, fmt.Sprintf("%d requests are missing from the file (sent but not recorded): figures cover what was recorded", st.Missing))
+	}
+	if st.Duplicates > 0 {
+		w = append(w, fmt.Sprintf("%d results repeat a request already read (same run and seq) and were skipped", st.Duplicates))
+	}
+	return w
+}
+
+func runName(r RunInfo) string {
+	if r.RunID == "" {
+		return "(no id)"
+	}
+	return r.RunID
+}
+
+// seqSet records which seqs of a run were seen, in chunks of 64 Ki seqs,
+// so memory follows the results read, not the largest seq a line claims.
+type seqSet struct {
+	chunks map[uint64]*[1024]uint64
+	n, max uint64
+}
+
+// add reports whether seq is new.
+func (s *seqSet) add(seq uint64) bool {
+	c := s.chunks[seq>>16]
+	if c == nil {
+		c = new([1024]uint64)
+		s.chunks[seq>>16] = c
+	}
+	w, bit := (seq>>6)&1023, uint64(1)<<(seq&63)
+	if c[w]&bit != 0 {
+		return false
+	}
+	c[w] |= bit
+	s.n++
+	s.max = max(s.max, seq)
+	return true
+}
+
+// ReadResults streams a results file, calling fn for each Result (reused
+// between calls) with the run it belongs to (its header's info; a file
+// written by `cat a b` holds several runs). A malformed line is an error
+// naming its line number, except a cut-short last line, which is skipped and
+// reported in the stats, like missing and repeated requests.
+func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadStats, error) {
+	st := ReadStats{seqs: map[string]*seqSet{}}
 	br := bufio.NewReaderSize(r, 1<<20)
 	var res Result
-	sawHeader := false
+	cur := -1 // index of the current run in st.Runs
+	runInfo := func() *RunInfo { return &st.Runs[cur] }
 	for {
 		line, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return info, st, fmt.Errorf("line %d: longer than 1 MiB: not a queuegap results file", st.Lines+1)
+			return st, fmt.Errorf("line %d: longer than 1 MiB: not a queuegap results file", st.Lines+1)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
-			return info, st, err
+			return st, err
 		}
 		complete := len(line) > 0 && line[len(line)-1] == '\n'
 		if len(line) > 0 {
@@ -322,39 +430,50 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
 			derr := decodeResultLine(line, &res)
-			if errors.Is(derr, errRunLine) {
-				var rl runLine
-				if uerr := json.Unmarshal(line, &rl); uerr != nil {
-					return info, st, fmt.Errorf("line %d: bad run line: %v", st.Lines, uerr)
-				}
+			var rl runLine
+			isRun := errors.Is(derr, errRunLine)
+			if isRun {
+				derr = json.Unmarshal(line, &rl)
+			}
+			switch {
+			case derr != nil && !complete && cur >= 0:
+				// A cut last line (killed run, full disk): skip it, say so.
+				st.Truncated = true
+			case derr != nil && cur < 0:
+				return st, fmt.Errorf("not a queuegap results file (line %d: %v)", st.Lines, derr)
+			case derr != nil && isRun:
+				return st, fmt.Errorf("line %d: bad run line: %v", st.Lines, derr)
+			case derr != nil:
+				return st, fmt.Errorf("line %d: %v", st.Lines, derr)
+			case isRun:
 				if rl.Kind != "run" && rl.Kind != "end" {
-					return info, st, fmt.Errorf("line %d: unknown line kind %q", st.Lines, rl.Kind)
+					return st, fmt.Errorf("line %d: unknown line kind %q", st.Lines, rl.Kind)
 				}
 				if rl.Version > resultsVersion {
-					return info, st, fmt.Errorf("line %d: results format version %d is newer than this queuegap (%d)", st.Lines, rl.Version, resultsVersion)
+					return st, fmt.Errorf("line %d: results format version %d is newer than this queuegap (%d)", st.Lines, rl.Version, resultsVersion)
 				}
-				info = rl.RunInfo
-				if !sawHeader && onRun != nil {
-					onRun(info)
+				switch {
+				case cur >= 0 && rl.RunID == runInfo().RunID && rl.Kind == "end":
+					st.Runs[cur] = rl.RunInfo
+				case cur >= 0 && rl.RunID == runInfo().RunID:
+					// The same run's header again (an appended file): one run.
+				default:
+					st.Runs = append(st.Runs, rl.RunInfo)
+					cur = len(st.Runs) - 1
+					if st.seqs[rl.RunID] == nil {
+						st.seqs[rl.RunID] = &seqSet{chunks: map[uint64]*[1024]uint64{}}
+					}
 				}
-				sawHeader = true
-			} else {
-				if derr != nil && !complete && errors.Is(err, io.EOF) && sawHeader {
-					st.Truncated = true
-					return info, st, nil
-				}
-				if derr != nil && !sawHeader {
-					return info, st, fmt.Errorf("not a queuegap results file (line %d: %v)", st.Lines, derr)
-				}
-				if derr != nil {
-					return info, st, fmt.Errorf("line %d: %v", st.Lines, derr)
-				}
-				if !sawHeader {
-					return info, st, fmt.Errorf("line %d: not a queuegap results file (no run header before the first result)", st.Lines)
+			case cur < 0:
+				return st, fmt.Errorf("line %d: not a queuegap results file (no run header before the first result)", st.Lines)
+			default:
+				if !st.seqs[runInfo().RunID].add(res.Seq) {
+					st.Duplicates++
+					break
 				}
 				st.Results++
-				if ferr := fn(&res); ferr != nil {
-					return info, st, ferr
+				if ferr := fn(runInfo(), &res); ferr != nil {
+					return st, ferr
 				}
 			}
 		}
@@ -362,11 +481,20 @@ func ReadResults(r io.Reader, onRun func(RunInfo), fn func(*Result) error) (RunI
 			break
 		}
 	}
-	if !sawHeader {
-		if st.Results == 0 && !st.Truncated {
-			return info, st, errors.New("empty results file")
+	if cur < 0 {
+		if st.Lines == 0 {
+			return st, errors.New("empty results file")
 		}
-		return info, st, errors.New("not a queuegap results file (no run header)")
+		return st, errors.New("not a queuegap results file (no run header)")
 	}
-	return info, st, nil
+	for _, r := range st.Runs {
+		seen := st.seqs[r.RunID]
+		switch {
+		case r.Complete && r.Started > int64(seen.n):
+			st.Missing += r.Started - int64(seen.n)
+		case !r.Complete && seen.max > seen.n:
+			st.Missing += int64(seen.max - seen.n)
+		}
+	}
+	return st, nil
 }

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -17,15 +19,14 @@ import (
 // fullResult has every field set, all times on whole microseconds.
 func fullResult() Result {
 	us := func(n int64) time.Duration { return time.Duration(n) * time.Microsecond }
-	r := Result{
-		Seq: 123456789, RequestID: "run-123456789",
-		Intended: us(1_000_001), Start: us(1_002_003), Sent: us(1_004_005), Written: us(1_004_105),
-		FirstByte: us(3_456_789), Done: us(3_467_891),
+	r := Result{Record: loadgen.Record{
+		Seq:      123456789,
+		Intended: us(1_000_001), Start: us(1_002_003), DNSDone: us(1_002_504), ConnectDone: us(1_003_006), TLSDone: us(1_004_005),
+		Written: us(1_004_105), FirstByte: us(3_456_789), Done: us(3_467_891),
 		NewConn: true, WaitedSlot: true, WaitedConn: true, SynRetrans: 2, Retrans: 3,
-		Connect: us(2002), DNS: us(501), TLS: us(999), Status: 502, BytesIn: 4321, BytesOut: 87,
-		Error: "protocol_error", ErrorText: "unexpected EOF", Outcome: "protocol_error",
-		ServerWait: us(2_452_684),
-	}
+		Status: 502, BytesIn: 4321, BytesOut: 87,
+		Error: loadgen.ErrProtocol, ErrorText: "unexpected EOF",
+	}, RequestID: "run-123456789", Outcome: "protocol_error"}
 	r.Server = ServerTiming{
 		HasQueue: true, Queue: us(300_001), HasApp: true, App: us(100_999),
 		HasStart: true, Start: time.UnixMicro(1_748_779_200_123_456),
@@ -46,7 +47,7 @@ func resultsFile(info RunInfo, rs ...Result) []byte {
 	b.Write(h)
 	b.WriteByte('\n')
 	for i := range rs {
-		b.Write(AppendResultJSON(nil, &rs[i]))
+		b.Write(appendResult(nil, &rs[i], true))
 		b.WriteByte('\n')
 	}
 	return b.Bytes()
@@ -55,10 +56,14 @@ func resultsFile(info RunInfo, rs ...Result) []byte {
 func readAll(t *testing.T, data []byte) (RunInfo, ReadStats, []Result, error) {
 	t.Helper()
 	var out []Result
-	info, st, err := ReadResults(bytes.NewReader(data), nil, func(r *Result) error {
+	st, err := ReadResults(bytes.NewReader(data), func(_ *RunInfo, r *Result) error {
 		out = append(out, *r)
 		return nil
 	})
+	var info RunInfo
+	if len(st.Runs) > 0 {
+		info = st.Runs[len(st.Runs)-1]
+	}
 	return info, st, out, err
 }
 
@@ -66,8 +71,8 @@ func readAll(t *testing.T, data []byte) (RunInfo, ReadStats, []Result, error) {
 // through the file's µs-resolution decimal milliseconds.
 func roundToMicro(r *Result) {
 	rd := func(d *time.Duration) { *d = d.Round(time.Microsecond) }
-	for _, d := range []*time.Duration{&r.Intended, &r.Start, &r.Sent, &r.Written, &r.FirstByte, &r.Done, &r.Connect, &r.DNS,
-		&r.TLS, &r.ServerWait, &r.Server.Queue, &r.Server.App, &r.Server.UpstreamConnect, &r.Server.UpstreamHeader} {
+	for _, d := range []*time.Duration{&r.Intended, &r.Start, &r.DNSDone, &r.ConnectDone, &r.TLSDone, &r.Written, &r.FirstByte, &r.Done,
+		&r.Server.Queue, &r.Server.App, &r.Server.UpstreamConnect, &r.Server.UpstreamHeader} {
 		rd(d)
 	}
 	for i := range r.Attr.Parts {
@@ -85,15 +90,16 @@ func equalResults(a, b Result) bool {
 
 func TestResultsRoundTrip(t *testing.T) {
 	want := fullResult()
-	minimal := Result{Seq: 1, Intended: time.Microsecond, Start: time.Microsecond, Done: 2 * time.Microsecond,
-		Error: "refused", ErrorText: "connection refused", Outcome: "refused"}
+	minimal := Result{Record: loadgen.Record{Seq: 1, Intended: time.Microsecond, Start: time.Microsecond, Done: 2 * time.Microsecond,
+		Error: loadgen.ErrRefused, ErrorText: "connection refused"}, Outcome: "refused"}
 	minimal.Attr.Parts[iConnect] = time.Microsecond
 	data := resultsFile(testInfo, want, minimal)
 	if !json.Valid(bytes.Split(data, []byte("\n"))[1]) {
 		t.Fatalf("invalid JSON line: %s", data)
 	}
 	var gotInfo RunInfo
-	info, st, err := ReadResults(bytes.NewReader(data), func(i RunInfo) { gotInfo = i }, func(r *Result) error {
+	st, err := ReadResults(bytes.NewReader(data), func(i *RunInfo, r *Result) error {
+		gotInfo = *i
 		got := *r
 		roundToMicro(&got)
 		w := want
@@ -115,6 +121,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	if st.Results != 2 || st.Lines != 3 || st.Truncated {
 		t.Errorf("stats %+v, want 2 results on 3 lines", st)
 	}
+	info := st.Runs[0]
 	if !gotInfo.Start.Equal(testInfo.Start) || !info.Start.Equal(testInfo.Start) {
 		t.Errorf("run start %v / %v, want %v", gotInfo.Start, info.Start, testInfo.Start)
 	}
@@ -135,8 +142,8 @@ func TestResultsRoundTripExact(t *testing.T) {
 		if i < 2000 {
 			intended = time.Duration(i) * time.Microsecond // every µs below 2 ms
 		}
-		r := Result{Seq: uint64(i + 1), Intended: intended, Start: intended + time.Microsecond,
-			Done: intended + time.Duration(rng.Int64N(10_000_000))*time.Microsecond, Outcome: OutcomeOK}
+		r := Result{Record: loadgen.Record{Seq: uint64(i + 1), Intended: intended, Start: intended + time.Microsecond,
+			Done: intended + time.Duration(rng.Int64N(10_000_000))*time.Microsecond}, Outcome: OutcomeOK}
 		r.Attr.Parts[iNetwork] = r.Done - r.Intended
 		rs = append(rs, r)
 	}
@@ -155,7 +162,7 @@ func TestResultsRoundTripExact(t *testing.T) {
 			}
 			continue
 		}
-		if a, b := AppendResultJSON(nil, w), AppendResultJSON(nil, g); !bytes.Equal(a, b) {
+		if a, b := appendResult(nil, w, true), appendResult(nil, g, true); !bytes.Equal(a, b) {
 			if bad++; bad <= 5 {
 				t.Errorf("re-encoding changed the line:\n%s\n%s", a, b)
 			}
@@ -177,7 +184,7 @@ func TestResultsAdversarialStrings(t *testing.T) {
 		strings.Repeat("\"\\", 1000),
 	} {
 		r := fullResult()
-		r.ErrorText, r.RequestID, r.Error = s, s, "reset"
+		r.ErrorText, r.RequestID, r.Error = s, s, loadgen.ErrReset
 		line := AppendResultJSON(nil, &r)
 		if !json.Valid(line) {
 			t.Errorf("invalid JSON for %q: %s", s, line)
@@ -284,7 +291,7 @@ func TestReadResultsMalformed(t *testing.T) {
 	t.Run("callback error stops reading", func(t *testing.T) {
 		stop := errors.New("stop")
 		n := 0
-		_, _, err := ReadResults(bytes.NewReader(good), nil, func(*Result) error { n++; return stop })
+		_, err := ReadResults(bytes.NewReader(good), func(*RunInfo, *Result) error { n++; return stop })
 		if !errors.Is(err, stop) || n != 1 {
 			t.Errorf("err %v after %d results, want stop after 1", err, n)
 		}
@@ -329,7 +336,7 @@ func (s *syncBuffer) Bytes() []byte {
 
 func TestResultsWriter(t *testing.T) {
 	var buf syncBuffer
-	rw, err := NewResultsWriter(&buf, testInfo)
+	rw, err := NewResultsWriter(&buf, testInfo, ResultsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,17 +376,16 @@ func TestResultsWriter(t *testing.T) {
 		t.Fatalf("no trailer: %s", data)
 	}
 	var header RunInfo
-	info, st, got, err := func() (RunInfo, ReadStats, []Result, error) {
-		var out []Result
-		info, st, err := ReadResults(bytes.NewReader(data), func(i RunInfo) { header = i }, func(r *Result) error {
-			out = append(out, *r)
-			return nil
-		})
-		return info, st, out, err
-	}()
+	var got []Result
+	st, err := ReadResults(bytes.NewReader(data), func(i *RunInfo, r *Result) error {
+		header = *i
+		got = append(got, *r)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	info := st.Runs[0]
 	if len(got) != 2 || st.Results != 2 || st.Lines != 4 || st.Truncated {
 		t.Errorf("stats %+v, %d results", st, len(got))
 	}
@@ -405,11 +411,11 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestResultsWriterErrors(t *testing.T) {
-	if _, err := NewResultsWriter(&failWriter{}, testInfo); err == nil || !strings.Contains(err.Error(), "disk full") {
+	if _, err := NewResultsWriter(&failWriter{}, testInfo, ResultsOptions{}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Errorf("NewResultsWriter on a failing writer: %v", err)
 	}
 	// Header fine, then every write fails: Close reports it.
-	rw, err := NewResultsWriter(&failWriter{n: 1}, testInfo)
+	rw, err := NewResultsWriter(&failWriter{n: 1}, testInfo, ResultsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -431,11 +437,11 @@ func TestResultsFileOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rw, err := NewResultsWriter(f, testInfo)
+	rw, err := NewResultsWriter(f, testInfo, ResultsOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := NewAnalyzer(TimingConfig{}, testRunStart, "abc")
+	a := newStreamAnalyzer(TimingConfig{}, testRunStart, "abc")
 	var res Result
 	for i := range 100 {
 		rec := newConnRec(ms(float64(1+i*10)), 0, ms(0.2), ms(100.3+float64(i)), ms(0.1), hdrs(HeaderServerTiming, "queue;dur=0.5, app;dur=100"))
@@ -455,15 +461,15 @@ func TestResultsFileOnDisk(t *testing.T) {
 	}
 	defer g.Close()
 	n := 0
-	info, _, err := ReadResults(g, nil, func(r *Result) error {
+	st, err := ReadResults(g, func(_ *RunInfo, r *Result) error {
 		n++
 		if r.RequestID == "" || r.Outcome != OutcomeOK || !r.Server.HasQueue {
 			t.Errorf("result %+v", r)
 		}
 		return nil
 	})
-	if err != nil || n != 100 || !info.Complete {
-		t.Errorf("err %v, %d results, complete %v", err, n, info.Complete)
+	if err != nil || n != 100 || !st.Runs[0].Complete {
+		t.Errorf("err %v, %d results, %+v", err, n, st)
 	}
 
 	// The checked-in sample must still parse (format compatibility).
@@ -471,9 +477,9 @@ func TestResultsFileOnDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, st, got, err := readAll(t, sample)
-	if err != nil || len(got) != 3 || st.Truncated {
-		t.Fatalf("testdata/results_v1.jsonl: err %v, %d results, %+v", err, len(got), st)
+	_, sst, got, err := readAll(t, sample)
+	if err != nil || len(got) != 3 || sst.Truncated {
+		t.Fatalf("testdata/results_v1.jsonl: err %v, %d results, %+v", err, len(got), sst)
 	}
 	if got[1].Attr.Parts[iSynRetry] != 1020*time.Millisecond || got[1].SynRetrans != 1 || got[2].Outcome != OutcomeProxyRefused {
 		t.Errorf("sample results read wrong: %+v", got)

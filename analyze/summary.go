@@ -12,20 +12,30 @@ import (
 // RunInfo describes a run: written as the first and last lines of a
 // results file, and passed to Summarize by `run`.
 type RunInfo struct {
-	RunID       string        `json:"run_id,omitempty"`
-	URL         string        `json:"url,omitempty"`
-	Method      string        `json:"method,omitempty"`
-	Schedule    string        `json:"schedule,omitempty"`
-	ConnMode    string        `json:"conn_mode,omitempty"`
-	Start       time.Time     `json:"start"`
-	Planned     int64         `json:"planned"`      // requests the schedule holds (-1: statistical)
-	Started     int64         `json:"started"`      // requests actually sent
-	NotSent     int64         `json:"not_sent"`     // scheduled but never sent (interrupted)
-	SendWindow  time.Duration `json:"send_window"`  // ns: schedule length, or last start if later
-	Elapsed     time.Duration `json:"elapsed"`      // ns: start to last completion
-	MaxInflight int           `json:"max_inflight"` // the --max-inflight bound
-	Interrupted bool          `json:"interrupted"`
-	Complete    bool          `json:"complete"` // the run ended and wrote its trailer
+	RunID       string         `json:"run_id,omitempty"`
+	URL         string         `json:"url,omitempty"`
+	Method      string         `json:"method,omitempty"`
+	Schedule    string         `json:"schedule,omitempty"`
+	Rate        float64        `json:"scheduled_rate,omitempty"` // the schedule's mean rate, requests/s (from the schedule, never from what was sent)
+	ConnMode    string         `json:"conn_mode,omitempty"`
+	Engine      string         `json:"engine,omitempty"`
+	Start       time.Time      `json:"start"`
+	Planned     int64          `json:"planned"`      // requests the schedule holds (-1: statistical)
+	Started     int64          `json:"started"`      // requests actually sent
+	NotSent     int64          `json:"not_sent"`     // scheduled but never sent (interrupted)
+	SendWindow  time.Duration  `json:"send_window"`  // ns: schedule length, or last start if later
+	Elapsed     time.Duration  `json:"elapsed"`      // ns: start to last completion
+	MaxInflight int            `json:"max_inflight"` // the --max-inflight bound
+	Interrupted bool           `json:"interrupted"`
+	Complete    bool           `json:"complete"`            // the run ended and wrote its trailer
+	Estimates   *EstimatesInfo `json:"estimates,omitempty"` // trailer only: the run-wide estimates, for information (analyze derives them again)
+}
+
+// EstimatesInfo is the trailer's record of the run-wide estimates.
+type EstimatesInfo struct {
+	Offset       ClockOffset `json:"clock_offset"`
+	MinWaitMs    *float64    `json:"min_wait_ms,omitempty"`        // unset: no response without server timing
+	MinResidueMs *float64    `json:"min_net_residue_ms,omitempty"` // unset: no response with app timing only
 }
 
 // PhaseStats are percentiles of one distribution, in milliseconds.
@@ -87,6 +97,9 @@ type GeneratorStats struct {
 	FellBehind  bool    `json:"fell_behind"` // the generator, not the target, was late
 	NotSent     int64   `json:"not_sent"`
 	Interrupted bool    `json:"interrupted"`
+	// LimitErrors counts requests that failed on the generator's own limits
+	// (file descriptors, ephemeral ports): not the target's doing.
+	LimitErrors int64 `json:"limit_errors"`
 }
 
 // Summary is the report of a run or a results file. Its JSON form is what
@@ -119,14 +132,18 @@ type Summary struct {
 	Checks        []CheckResult             `json:"checks,omitempty"`
 	Timeline      []TimelineRow             `json:"timeline,omitempty"`
 	TimelineWidth float64                   `json:"timeline_width_s,omitempty"`
+	// Warnings say what is wrong with the data behind the summary: gaps,
+	// duplicates, a cut file, generator limits. Figures cover what was read.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // lagFellBehind: a p99 start lag above this means the generator could not
 // keep its schedule (CPU, or --max-inflight/--connections too small).
 const lagFellBehind = 10 * time.Millisecond
 
-// Summarize builds the summary of everything added so far.
-func (a *Aggregator) Summarize(info RunInfo) Summary {
+// Summarize builds the summary of everything added so far; est are the
+// run-wide estimates the results were attributed with.
+func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 	s := Summary{
 		RunID:         info.RunID,
 		URL:           info.URL,
@@ -155,10 +172,11 @@ func (a *Aggregator) Summarize(info RunInfo) Summary {
 	s.ElapsedS = round3(elapsed.Seconds())
 	if window > 0 {
 		s.AchievedRate = round3(float64(a.count) / window.Seconds())
-		if info.Planned > 0 && !info.Interrupted {
-			s.TargetRate = round3(float64(info.Planned) / window.Seconds())
-		}
 	}
+	// What was asked, from the schedule itself: a generator that fell
+	// behind (or was stopped) stretches the send window, and a rate derived
+	// from it would move with the achieved one.
+	s.TargetRate = round3(info.Rate)
 	for name, o := range a.outcomes {
 		s.Outcomes[name] = o.count
 		s.OutcomeTotals[name] = phaseStats(o.total)
@@ -177,8 +195,8 @@ func (a *Aggregator) Summarize(info RunInfo) Summary {
 		s.Attribution[name] = cs
 	}
 	s.Server = ServerStats{WithTiming: a.withServerTiming, App: phaseStats(a.serverApp), Queue: phaseStats(a.serverQueue), InvalidHeaders: a.invalidHeaders}
-	if e := a.offset.Estimate(); e.Known {
-		s.ClockOffset = ClockOffset{Known: true, OffsetMs: round3(durMs(e.Offset)), UncertaintyMs: round3(durMs(e.Uncertainty)), Samples: e.Samples, Consistent: e.Consistent}
+	if est != nil {
+		s.ClockOffset = est.Offset.report()
 	}
 	s.Generator = GeneratorStats{
 		SlotWaits:   a.slotWaits,
@@ -187,8 +205,12 @@ func (a *Aggregator) Summarize(info RunInfo) Summary {
 		LagP99Ms:    s.Phases[PhaseLag].P99,
 		NotSent:     info.NotSent,
 		Interrupted: info.Interrupted,
+		LimitErrors: a.limitErrors,
 	}
 	s.Generator.FellBehind = a.slotWaits > 0 || s.Phases[PhaseLag].P99 > durMs(lagFellBehind)
+	if a.limitErrors > 0 {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("%d requests failed on the generator's own limits (file descriptors or ephemeral ports), not the target's: raise 'ulimit -n', use keep-alive, or spread the load", a.limitErrors))
+	}
 	if a.timeline != nil {
 		s.Timeline = a.timeline.Rows()
 		s.TimelineWidth = a.timeline.Width().Seconds()

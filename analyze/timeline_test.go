@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"github.com/queuegap/queuegap/loadgen"
+
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -10,7 +12,7 @@ import (
 // done (seconds), with the given backlog and outcome.
 func tlResult(intended, start, done float64, backlog time.Duration, outcome string) *Result {
 	s := func(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
-	r := &Result{Intended: s(intended), Start: s(start), Done: s(done), Outcome: outcome}
+	r := &Result{Record: loadgen.Record{Intended: s(intended), Start: s(start), Done: s(done)}, Outcome: outcome}
 	r.Attr.Parts[iBacklog] = backlog
 	r.Attr.Parts[iNetwork] = r.Total() - backlog
 	return r

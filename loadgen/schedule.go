@@ -445,3 +445,21 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func fmtRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
+
+// Rate is the schedule's mean rate in requests per second: what it asks
+// for, whatever a run achieves. A Poisson stage counts at its mean rate.
+func (s Schedule) Rate() float64 {
+	length := s.Length().Seconds()
+	if length <= 0 {
+		return 0
+	}
+	var n float64
+	for _, st := range s {
+		if p, ok := st.(Poisson); ok {
+			n += p.Rate * p.Duration.Seconds()
+			continue
+		}
+		n += float64(st.Planned())
+	}
+	return n / length
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/queuegap/queuegap/analyze"
+	"github.com/queuegap/queuegap/loadgen"
 )
 
 func main() {
@@ -27,7 +28,7 @@ func main() {
 	start := time.Now()
 	w := bufio.NewWriterSize(f, 1<<20)
 	info := analyze.RunInfo{RunID: "synthetic", URL: "http://127.0.0.1:8080/", Method: "GET", Schedule: "rate", ConnMode: "keepalive", Start: start, Planned: int64(*n), MaxInflight: 10000}
-	rw, err := analyze.NewResultsWriter(w, info)
+	rw, err := analyze.NewResultsWriter(w, info, analyze.ResultsOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "genresults:", err)
 		os.Exit(1)
@@ -38,19 +39,15 @@ func main() {
 		intended := time.Duration(float64(i) / *rate * float64(time.Second))
 		backlog := time.Duration(rng.ExpFloat64() * float64(20*time.Millisecond))
 		app := time.Duration(5+rng.IntN(20)) * time.Millisecond
-		r = analyze.Result{Seq: uint64(i), RequestID: fmt.Sprintf("synthetic-%d", i), Intended: intended,
-			Start: intended + 40*time.Microsecond, Sent: intended + 50*time.Microsecond, Written: intended + 60*time.Microsecond,
-			Status: 200, BytesIn: 180, BytesOut: 90, Outcome: analyze.OutcomeOK}
+		r = analyze.Result{Record: loadgen.Record{Seq: uint64(i), Intended: intended,
+			Start: intended + 40*time.Microsecond, Written: intended + 60*time.Microsecond,
+			Status: 200, BytesIn: 180, BytesOut: 90}, RequestID: fmt.Sprintf("synthetic-%d", i), Outcome: analyze.OutcomeOK}
 		r.FirstByte = r.Written + backlog + app + 100*time.Microsecond
 		r.Done = r.FirstByte + 30*time.Microsecond
-		r.ServerWait = r.FirstByte - r.Sent
 		r.Server = analyze.ServerTiming{HasQueue: true, Queue: backlog, HasApp: true, App: app, HasStart: true, Start: start.Add(r.Written)}
 		if i%500 == 0 {
 			r.Status, r.Outcome = 502, analyze.OutcomeProxyRefused
 		}
-		p := &r.Attr.Parts
-		p[0], p[3], p[4], p[6] = 40*time.Microsecond, backlog, app, 30*time.Microsecond
-		p[5] = r.Total() - r.Attr.Sum()
 		if err := rw.Write(&r); err != nil {
 			fmt.Fprintln(os.Stderr, "genresults:", err)
 			os.Exit(1)

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/session"
 	"github.com/queuegap/queuegap/testbed/prefork"
 )
 
@@ -40,7 +43,7 @@ Examples:
   queuegap demo
   queuegap demo --workers 8 --backlog 64 --service 100ms --burst 200
   queuegap demo --json`,
-		Args: cobra.NoArgs,
+		Args: typedArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if workers <= 0 || backlog <= 0 || burst <= 0 || service <= 0 {
 				return usagef("--workers, --backlog, --burst and --service must all be > 0")
@@ -61,56 +64,59 @@ Examples:
 }
 
 func runDemo(stdout, stderr io.Writer, workers, backlog int, service time.Duration, burst int, jsonOut bool) error {
-	srv, err := prefork.Start(prefork.Config{Workers: workers, Backlog: backlog, ServiceTime: service, Headers: prefork.DefaultHeaders})
-	if err != nil {
-		return exitError{exitFailure, err.Error()}
-	}
-	defer srv.Close()
-	if !jsonOut {
-		fmt.Fprintf(stdout, "embedded prefork target on %s: %d workers, backlog %d, %s per request\n", srv.Addr(), workers, backlog, service)
-		fmt.Fprintf(stdout, "firing %d requests at once (one new connection each)…\n\n", burst)
-	}
 	tc := analyze.TimingConfig{}
-	runID := newRunID()
-	client, err := loadgen.NewClient(loadgen.ClientConfig{
-		Request:     loadgen.Request{URL: srv.URL()},
-		Mode:        loadgen.NewConn,
-		RunID:       runID,
-		KeepHeaders: tc.KeepHeaders(),
-		Timeout:     30 * time.Second,
-	})
-	if err != nil {
-		return exitError{exitFailure, err.Error()}
+	p := session.Plan{
+		Schedule: loadgen.Schedule{loadgen.Burst{Size: burst, Every: time.Second, Count: 1}},
+		Client: loadgen.ClientConfig{
+			Mode:        loadgen.NewConn,
+			KeepHeaders: tc.KeepHeaders(),
+			Timeout:     30 * time.Second,
+		},
+		Timing: tc,
+		Target: &prefork.Config{Addr: "127.0.0.1:0", Workers: workers, Backlog: backlog, ServiceTime: service, Headers: prefork.DefaultHeaders},
 	}
-	defer client.Close()
-	sched := loadgen.Schedule{loadgen.Burst{Size: burst, Every: time.Second, Count: 1}}
-	coll := &analyze.Collector{}
-	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll})
+	s, err := session.New(p)
 	if err != nil {
-		return exitError{exitFailure, err.Error()}
+		return err
 	}
-	info := analyze.RunInfo{RunID: runID, URL: srv.URL(), Method: "GET", Schedule: sched.String(), ConnMode: "new", Planned: sched.Planned(), MaxInflight: loadgen.DefaultMaxInflight}
-	runner.OnStart = func(start time.Time) {
-		info.Start = start
-		coll.Analyzer = analyze.NewAnalyzer(tc, start, runID)
-		coll.Aggregator = analyze.NewAggregator(start, nil)
+	for _, n := range s.Notes() {
+		fmt.Fprintln(stderr, "queuegap: note:", n)
+	}
+	if !jsonOut {
+		fmt.Fprintf(stdout, "embedded prefork target on 127.0.0.1: %d workers, backlog %d, %s per request\n", workers, effectiveBacklog(backlog), service)
+		fmt.Fprintf(stdout, "firing %d requests at once (one new connection each)…\n\n", burst)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stats := runner.Run(ctx)
-	info.Started, info.NotSent, info.SendWindow, info.Elapsed, info.Interrupted = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed, stats.Interrupted
-	s := coll.Aggregator.Summarize(info)
-	if jsonOut {
-		return s.WriteJSON(stdout)
-	}
-	if err := s.WriteText(stdout); err != nil {
+	rep, err := s.Run(ctx)
+	if err != nil {
 		return err
 	}
-	writeGap(stdout, &s)
-	if stats.Interrupted {
+	sum := &rep.Summary
+	if jsonOut {
+		return sum.WriteJSON(stdout)
+	}
+	if err := sum.WriteText(stdout); err != nil {
+		return err
+	}
+	writeGap(stdout, sum)
+	if rep.Info.Interrupted {
 		return exitError{code: exitInterrupted}
 	}
 	return nil
+}
+
+// effectiveBacklog is what the kernel will honour: listen(2) caps the
+// backlog at net.core.somaxconn.
+func effectiveBacklog(backlog int) int {
+	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	if err != nil {
+		return backlog
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 && n < backlog {
+		return n
+	}
+	return backlog
 }
 
 // writeGap spells out the demo's point: the app's view against the clients'.

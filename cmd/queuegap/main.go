@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/queuegap/queuegap/session"
 )
 
 // Exit codes, documented in README and --help.
@@ -69,6 +71,13 @@ Start with:
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.Args = cobra.ArbitraryArgs
+	root.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		return needsSubcommand(cmd, args)
+	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd(), newTestbedCmd())
 	return root
 }
@@ -92,20 +101,45 @@ func execute(args []string) int {
 		return ee.code
 	}
 	fmt.Fprintln(os.Stderr, "queuegap:", err)
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	return exitCode(err)
+}
+
+// exitCode maps an error to its exit code by its type.
+func exitCode(err error) int {
+	var (
+		ue  usageError
+		sue *session.UsageError
+		ie  *session.InputError
+	)
+	switch {
+	case errors.As(err, &ue), errors.As(err, &sue), errors.As(err, &ie):
 		return exitUsage
 	}
 	return exitFailure
 }
 
-// isCobraUsage recognises cobra's own argument errors, which are plain.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires ", "invalid argument", "flag needs"} {
-		if strings.Contains(msg, p) {
-			return true
+// typedArgs wraps a cobra argument validator so its (plain) errors are
+// usage errors: exit 2.
+func typedArgs(v cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := v(cmd, args); err != nil {
+			return usageError{err}
+		}
+		return nil
+	}
+}
+
+// needsSubcommand is the RunE of a command that only groups others: an
+// unknown word is an error, not a help page and exit 0.
+func needsSubcommand(cmd *cobra.Command, args []string) error {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
 		}
 	}
-	return false
+	if len(args) > 0 {
+		return usagef("%s: unknown command %q (want %s; see --help)", cmd.CommandPath(), args[0], strings.Join(names, ", "))
+	}
+	return usagef("%s needs a command: %s (see --help)", cmd.CommandPath(), strings.Join(names, ", "))
 }

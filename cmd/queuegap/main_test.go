@@ -155,10 +155,11 @@ func TestInterruptWritesSummaryAndResults(t *testing.T) {
 	}
 	defer f.Close()
 	var n int64
-	info, st, err := analyze.ReadResults(f, nil, func(*analyze.Result) error { n++; return nil })
-	if err != nil || st.Truncated {
+	st, err := analyze.ReadResults(f, func(*analyze.RunInfo, *analyze.Result) error { n++; return nil })
+	if err != nil || st.Truncated || len(st.Runs) != 1 {
 		t.Fatalf("results file does not parse cleanly: %v (truncated %v)", err, st.Truncated)
 	}
+	info := st.Runs[0]
 	if !info.Complete || !info.Interrupted || info.NotSent <= 0 {
 		t.Fatalf("trailer %+v: want complete, interrupted, with not-sent requests", info)
 	}

@@ -6,7 +6,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/session"
 )
 
 func isTerminal(w io.Writer) bool {
@@ -18,33 +18,41 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// showProgress redraws one status line on a terminal until the run ends.
-func showProgress(w io.Writer, r *loadgen.Runner, sched loadgen.Schedule, done chan<- struct{}) {
+// showProgress redraws one status line on a terminal until runDone closes.
+func showProgress(w io.Writer, s *session.Session, runDone <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	start := time.Now()
+	sched := s.Plan().Schedule
 	total := sched.Length()
 	planned := sched.Planned()
-	p := &r.Progress
 	for {
 		select {
-		case <-r.Done():
+		case <-runDone:
 			fmt.Fprint(w, "\r\033[K")
 			return
 		case <-t.C:
 		}
+		p := s.Progress()
+		if p == nil {
+			continue // the target is still starting
+		}
 		el := time.Since(start)
-		rem := max(0, total-el)
 		rate := 0.0
-		if s := min(el, total).Seconds(); s > 0 {
-			rate = float64(p.Started.Load()) / s
+		if sec := min(el, total).Seconds(); sec > 0 {
+			rate = float64(p.Started.Load()) / sec
 		}
 		plannedStr := "?"
 		if planned >= 0 {
 			plannedStr = fmt.Sprint(planned)
 		}
-		fmt.Fprintf(w, "\r\033[K%5.1fs elapsed, %5.1fs left │ sent %d/%s (due %d) │ %.0f/s │ in flight %d │ done %d │ errors %d",
-			el.Seconds(), rem.Seconds(), p.Started.Load(), plannedStr, p.Scheduled.Load(), rate, p.InFlight(), p.Completed.Load(), p.Errors.Load())
+		when := fmt.Sprintf("%5.1fs left", max(0, total-el).Seconds())
+		if el > total {
+			// The schedule is over; the run waits for its last answers.
+			when = fmt.Sprintf("schedule done, draining %d in flight", p.InFlight())
+		}
+		fmt.Fprintf(w, "\r\033[K%5.1fs elapsed, %s │ sent %d/%s (due %d) │ %.0f/s │ in flight %d │ done %d │ errors %d",
+			el.Seconds(), when, p.Started.Load(), plannedStr, p.Scheduled.Load(), rate, p.InFlight(), p.Completed.Load(), p.Errors.Load())
 	}
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -18,7 +16,7 @@ import (
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/analyze/servertiming"
 	"github.com/queuegap/queuegap/loadgen"
-	"github.com/queuegap/queuegap/testbed/prefork"
+	"github.com/queuegap/queuegap/session"
 )
 
 // runOptions are the flags shared by run and demo.
@@ -53,6 +51,7 @@ type runOptions struct {
 	target      targetOptions
 	batch       time.Duration
 	engine      string
+	maxBody     int64
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -80,6 +79,7 @@ func (o *runOptions) addClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.bodyFile, "body-file", "", "read the request body from a file")
 	fs.BoolVar(&o.noRequestID, "no-request-id", false, "do not send X-Request-Id: <run-id>-<seq>")
 	fs.BoolVar(&o.insecure, "insecure", false, "https: do not verify the server certificate")
+	fs.Int64Var(&o.maxBody, "max-body", 0, "fail a response whose body exceeds this many bytes (protocol_error); 0: no limit\n  (bodies are counted and discarded as they arrive, never held)")
 }
 
 func (o *runOptions) addOutputFlags(fs *pflag.FlagSet) {
@@ -106,14 +106,10 @@ func parseChecks(exprs []string) ([]analyze.Check, error) {
 	return checks, nil
 }
 
-// report prints the summary (text or JSON) with the checks, and turns a
-// failed check into exit code 3.
-func report(w io.Writer, s *analyze.Summary, checks []analyze.Check, jsonOut bool, extra func(io.Writer) error) error {
-	results, failed, err := analyze.EvalChecks(checks, s)
-	if err != nil {
-		return exitError{exitFailure, err.Error()}
-	}
-	s.Checks = results
+// report prints the summary (text or JSON) with its checks (already
+// evaluated into s.Checks), and turns a failed check into exit code 3.
+func report(w io.Writer, s *analyze.Summary, jsonOut bool, extra func(io.Writer) error) error {
+	var err error
 	if jsonOut {
 		err = s.WriteJSON(w)
 	} else {
@@ -122,19 +118,24 @@ func report(w io.Writer, s *analyze.Summary, checks []analyze.Check, jsonOut boo
 			err = extra(w)
 		}
 		if err == nil {
-			err = analyze.WriteChecks(w, results)
+			err = analyze.WriteChecks(w, s.Checks)
 		}
 	}
 	if err != nil {
 		return exitError{exitFailure, err.Error()}
 	}
-	if failed {
-		n := 0
-		for _, r := range results {
-			if r.Failed {
-				n++
-			}
+	return checksExit(s.Checks)
+}
+
+// checksExit is exit 3 when any check failed.
+func checksExit(results []analyze.CheckResult) error {
+	n := 0
+	for _, r := range results {
+		if r.Failed {
+			n++
 		}
+	}
+	if n > 0 {
 		return exitError{exitCheckFailed, fmt.Sprintf("%d of %d --fail-if checks failed", n, len(results))}
 	}
 	return nil
@@ -144,19 +145,48 @@ func indent(s, prefix string) string {
 	return prefix + strings.ReplaceAll(s, "\n", "\n"+prefix)
 }
 
-// schedule builds the schedule from the flags.
+// schedule builds the schedule from the flags; a flag that does not shape
+// the chosen schedule is an error, not silently ignored.
 func (o *runOptions) schedule(fs *pflag.FlagSet) (loadgen.Schedule, error) {
 	var sched loadgen.Schedule
-	given := 0
-	for _, name := range []string{"rate", "burst", "ramp"} {
+	var kinds []string
+	for _, name := range []string{"rate", "burst", "ramp", "stage"} {
 		if fs.Changed(name) {
-			given++
+			kinds = append(kinds, "--"+name)
 		}
 	}
-	if len(o.stages) > 0 {
-		if given > 0 {
-			return nil, usagef("--stage cannot be combined with --rate, --burst or --ramp")
+	if len(kinds) > 1 {
+		return nil, usagef("give one of --rate, --burst, --ramp or --stage (got %s)", strings.Join(kinds, " and "))
+	}
+	kind := ""
+	if len(kinds) == 1 {
+		kind = kinds[0]
+	}
+	// Which shaping flags each schedule takes.
+	applies := map[string][]string{
+		"--rate":  {"duration", "poisson"},
+		"--ramp":  {"duration"},
+		"--burst": {"every", "bursts"},
+		"--stage": {},
+	}
+	for _, f := range []string{"duration", "poisson", "every", "bursts"} {
+		if !fs.Changed(f) {
+			continue
 		}
+		ok := false
+		for _, a := range applies[kind] {
+			ok = ok || a == f
+		}
+		if !ok {
+			owners := map[string]string{"duration": "--rate or --ramp", "poisson": "--rate", "every": "--burst", "bursts": "--burst"}[f]
+			if kind == "" {
+				return nil, usagef("--%s goes with %s, and no schedule was given", f, owners)
+			}
+			return nil, usagef("--%s goes with %s; it does not apply to %s", f, owners, kind)
+		}
+	}
+	switch kind {
+	case "--stage":
 		for _, s := range o.stages {
 			st, err := loadgen.ParseStage(s)
 			if err != nil {
@@ -164,24 +194,15 @@ func (o *runOptions) schedule(fs *pflag.FlagSet) (loadgen.Schedule, error) {
 			}
 			sched = append(sched, st)
 		}
-		return sched, nil
-	}
-	if given > 1 {
-		return nil, usagef("give one of --rate, --burst or --ramp (or several --stage)")
-	}
-	if fs.Changed("poisson") && !fs.Changed("rate") {
-		return nil, usagef("--poisson needs --rate")
-	}
-	switch {
-	case fs.Changed("rate"):
+	case "--rate":
 		if o.poisson {
 			sched = loadgen.Schedule{loadgen.Poisson{Rate: o.rate, Duration: o.duration}}
 		} else {
 			sched = loadgen.Schedule{loadgen.Constant{Rate: o.rate, Duration: o.duration}}
 		}
-	case fs.Changed("burst"):
+	case "--burst":
 		sched = loadgen.Schedule{loadgen.Burst{Size: o.burst, Every: o.every, Count: o.bursts}}
-	case fs.Changed("ramp"):
+	case "--ramp":
 		from, to, ok := strings.Cut(o.ramp, ":")
 		if !ok {
 			return nil, usagef("--ramp %q: want FROM:TO in requests/s, e.g. 10:500", o.ramp)
@@ -205,65 +226,115 @@ func (o *runOptions) timingConfig() (analyze.TimingConfig, error) {
 	for _, s := range o.timingHdrs {
 		m, err := servertiming.ParseMapping(s)
 		if err != nil {
-			return tc, usagef("--timing-header: %v", err)
+			return tc, usageError{fmt.Errorf("--timing-header: %w", err)}
 		}
 		tc.Mappings = append(tc.Mappings, m)
 	}
 	return tc, nil
 }
 
-func (o *runOptions) clientConfig(url, runID string, keep []string) (loadgen.ClientConfig, error) {
-	cc := loadgen.ClientConfig{
-		Request:        loadgen.Request{URL: url, Method: strings.ToUpper(o.method)},
-		Connections:    o.connections,
-		Timeout:        o.timeout,
-		ConnectTimeout: o.connTimeout,
-		KeepHeaders:    keep,
-		InsecureTLS:    o.insecure,
+// plan turns the flags into a run plan; url is "" for the embedded target.
+func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
+	var p session.Plan
+	sched, err := o.schedule(fs)
+	if err != nil {
+		return p, err
+	}
+	p.Schedule = sched
+	if p.Timing, err = o.timingConfig(); err != nil {
+		return p, err
+	}
+	if p.Checks, err = parseChecks(o.failIf); err != nil {
+		return p, err
+	}
+	if url != "" {
+		var targetFlags []string
+		fs.Visit(func(f *pflag.Flag) {
+			if strings.HasPrefix(f.Name, "target-") {
+				targetFlags = append(targetFlags, "--"+f.Name)
+			}
+		})
+		if len(targetFlags) > 0 {
+			return p, usagef("%s shape the embedded target, which runs only without a URL", strings.Join(targetFlags, ", "))
+		}
+	} else {
+		cfg, err := o.target.config()
+		if err != nil {
+			return p, err
+		}
+		cfg.Addr = "127.0.0.1:0"
+		p.Target = &cfg
 	}
 	mode, err := loadgen.ParseConnMode(o.connMode)
 	if err != nil {
-		return cc, usageError{err}
+		return p, usageError{fmt.Errorf("--conn-mode: %w", err)}
 	}
-	cc.Mode = mode
+	if mode == loadgen.NewConn && fs.Changed("connections") {
+		return p, usagef("--connections sizes the keep-alive pool; with --conn-mode new every request opens its own connection")
+	}
+	if fs.Changed("method") && strings.TrimSpace(o.method) == "" {
+		return p, usagef("-X/--method: empty method (want GET, POST, …)")
+	}
 	if o.connections <= 0 {
-		return cc, usagef("--connections must be > 0")
+		return p, usagef("--connections must be > 0")
 	}
 	if o.maxInflight <= 0 {
-		return cc, usagef("--max-inflight must be > 0")
+		return p, usagef("--max-inflight must be > 0")
 	}
 	if o.timeout <= 0 || o.connTimeout <= 0 {
-		return cc, usagef("--timeout and --connect-timeout must be > 0")
+		return p, usagef("--timeout and --connect-timeout must be > 0")
 	}
-	if !o.noRequestID {
-		cc.RunID = runID
+	if o.maxBody < 0 {
+		return p, usagef("--max-body must not be negative (0: no limit)")
+	}
+	if o.batch < 0 {
+		return p, usagef("--batch-window must not be negative (0: one wake-up per request)")
+	}
+	if o.insecure && url != "" && !strings.HasPrefix(strings.ToLower(url), "https://") {
+		return p, usagef("--insecure applies to https:// URLs only")
+	}
+	p.Engine, err = loadgen.ParseEngine(o.engine)
+	if err != nil {
+		return p, usageError{fmt.Errorf("--engine: %w", err)}
+	}
+	p.BatchWindow = o.batch
+	if o.batch == 0 {
+		p.BatchWindow = -1 // loadgen: negative means no batching
+	}
+	p.MaxInflight = o.maxInflight
+	p.NoRequestID = o.noRequestID
+	p.Out, p.HDRLog = o.out, o.hdrLog
+	cc := loadgen.ClientConfig{
+		Request:        loadgen.Request{URL: url, Method: strings.ToUpper(o.method)},
+		Mode:           mode,
+		Connections:    o.connections,
+		Timeout:        o.timeout,
+		ConnectTimeout: o.connTimeout,
+		KeepHeaders:    p.Timing.KeepHeaders(),
+		InsecureTLS:    o.insecure,
+		MaxBodyBytes:   int(min(o.maxBody, int64(^uint(0)>>1))),
 	}
 	for _, h := range o.headers {
 		kv, err := loadgen.ParseHeader(h)
 		if err != nil {
-			return cc, usagef("-H: %v", err)
+			return p, usageError{fmt.Errorf("-H: %w", err)}
 		}
 		cc.Headers = append(cc.Headers, kv)
 	}
 	switch {
 	case o.body != "" && o.bodyFile != "":
-		return cc, usagef("give --body or --body-file, not both")
+		return p, usagef("give --body or --body-file, not both")
 	case o.body != "":
 		cc.Body = []byte(o.body)
 	case o.bodyFile != "":
 		b, err := os.ReadFile(o.bodyFile)
 		if err != nil {
-			return cc, usagef("--body-file: %v", err)
+			return p, usageError{fmt.Errorf("--body-file: %w", err)}
 		}
 		cc.Body = b
 	}
-	return cc, nil
-}
-
-func newRunID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	p.Client = cc
+	return p, nil
 }
 
 func newRunCmd() *cobra.Command {
@@ -286,9 +357,15 @@ Schedules (pick one, or chain --stage):
   --burst 40 --every 5s --bursts 3     40 at once, three times
   --ramp 10:500 --duration 1m          linear ramp
   --stage rate:50:10s --stage burst:100:1s:1 --stage rate:50:10s
+A flag that does not shape the schedule you chose (--duration with --burst,
+say) is an error, never silently ignored.
 
 Without a URL, run starts the embedded prefork target (see 'queuegap target')
 on 127.0.0.1 and points the schedule at it; --target-* flags shape it.
+
+Everything is checked before anything starts: a rejected flag leaves existing
+--out and --hdr-log files untouched. A password in the URL (http://user:pw@host/)
+is sent as Basic auth and shown as xxxxx wherever queuegap prints or writes it.
 
 Examples:
   queuegap run --burst 40                                   # at the embedded target
@@ -304,25 +381,15 @@ Examples:
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			url := ""
 			if len(args) == 1 {
-				return o.execute(cmd, args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
+				url = args[0]
 			}
-			if _, err := o.schedule(cmd.Flags()); err != nil {
-				return err // before starting anything
-			}
-			cfg, err := o.target.config()
+			p, err := o.plan(cmd.Flags(), url)
 			if err != nil {
 				return err
 			}
-			cfg.Addr = "127.0.0.1:0"
-			srv, err := prefork.Start(cfg)
-			if err != nil {
-				return exitError{exitFailure, err.Error()}
-			}
-			defer srv.Close()
-			fmt.Fprintf(cmd.ErrOrStderr(), "no URL: using the embedded prefork target at %s (%d workers, backlog %d, %s per request)\n",
-				srv.URL(), cfg.Workers, cfg.Backlog, cfg.ServiceTime)
-			return o.execute(cmd, srv.URL(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runPlan(p, o.jsonOut, o.quiet, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -334,119 +401,42 @@ Examples:
 	return cmd
 }
 
-// execute runs the schedule against url and prints the summary.
-func (o *runOptions) execute(cmd *cobra.Command, url string, stdout, stderr io.Writer) error {
-	sched, err := o.schedule(cmd.Flags())
+// runPlan validates and runs p, then prints the summary.
+func runPlan(p session.Plan, jsonOut, quiet bool, stdout, stderr io.Writer) error {
+	s, err := session.New(p)
 	if err != nil {
 		return err
 	}
-	tc, err := o.timingConfig()
-	if err != nil {
-		return err
+	for _, n := range s.Notes() {
+		fmt.Fprintln(stderr, "queuegap: note:", n)
 	}
-	checks, err := parseChecks(o.failIf)
-	if err != nil {
-		return err
+	if soft, hard, err := loadgen.RaiseFDLimit(); err == nil && soft < 4096 && !quiet {
+		fmt.Fprintf(stderr, "queuegap: note: only %d file descriptors (hard limit %d): new-connection runs above that fail as fds_exhausted\n", soft, hard)
 	}
-	runID := newRunID()
-	cc, err := o.clientConfig(url, runID, tc.KeepHeaders())
-	if err != nil {
-		return err
-	}
-	client, err := loadgen.NewClient(cc)
-	if err != nil {
-		return usageError{err}
-	}
-	defer client.Close()
-
-	var outFile *os.File
-	if o.out != "" {
-		outFile, err = os.Create(o.out)
-		if err != nil {
-			return usagef("--out: %v", err)
-		}
-		defer outFile.Close()
-	}
-	var hdrFile *os.File
-	if o.hdrLog != "" {
-		hdrFile, err = os.Create(o.hdrLog)
-		if err != nil {
-			return usagef("--hdr-log: %v", err)
-		}
-		defer hdrFile.Close()
-	}
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	info := analyze.RunInfo{RunID: runID, URL: url, Method: cc.Method, Schedule: sched.String(), ConnMode: cc.Mode.String(), Planned: sched.Planned(), MaxInflight: o.maxInflight}
-	coll := &analyze.Collector{}
-	batch := o.batch
-	if batch == 0 {
-		batch = -1 // loadgen: negative means no batching
-	}
-	if batch < -1 {
-		return usagef("--batch-window must not be negative")
-	}
-	engine, err := loadgen.ParseEngine(o.engine)
-	if err != nil {
-		return usagef("--engine: %v", err)
-	}
-	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: sched, Client: client, Sink: coll, MaxInflight: o.maxInflight, BatchWindow: batch, Engine: engine})
-	if err != nil {
-		return usageError{err}
-	}
-	// The runner fixes the clock origin when it starts; the analyzer and
-	// results file need it first, so start them from a hook.
-	var writer *analyze.ResultsWriter
-	var hdrWriter *analyze.HDRLogWriter
-	var writeErr, hdrErr error
-	runner.OnStart = func(start time.Time) {
-		info.Start = start
-		coll.Analyzer = analyze.NewAnalyzer(tc, start, cc.RunID)
-		coll.Aggregator = analyze.NewAggregator(start, nil)
-		if outFile != nil {
-			writer, writeErr = analyze.NewResultsWriter(outFile, info)
-			if writeErr == nil {
-				coll.Sinks = append(coll.Sinks, func(r *analyze.Result) { _ = writer.Write(r) })
-			}
-		}
-		if hdrFile != nil {
-			hdrWriter, hdrErr = analyze.NewHDRLogWriter(hdrFile, start, time.Second)
-			if hdrErr == nil {
-				coll.Sinks = append(coll.Sinks, hdrWriter.Add)
-			}
-		}
+	if t := s.Plan().Target; t != nil && !jsonOut {
+		fmt.Fprintf(stderr, "no URL: using the embedded prefork target (%d workers, backlog %d, %s per request)\n", t.Workers, t.Backlog, t.ServiceTime)
 	}
 	progressDone := make(chan struct{})
-	if !o.quiet && isTerminal(stderr) {
-		go showProgress(stderr, runner, sched, progressDone)
+	runDone := make(chan struct{})
+	if !quiet && isTerminal(stderr) {
+		go showProgress(stderr, s, runDone, progressDone)
 	} else {
 		close(progressDone)
 	}
-	stats := runner.Run(ctx)
+	rep, err := s.Run(ctx)
+	close(runDone)
 	stop()
 	<-progressDone
-
-	info.Started, info.NotSent, info.SendWindow, info.Elapsed, info.Interrupted = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed, stats.Interrupted
-	if writer != nil {
-		if err := writer.Close(info); err != nil {
-			writeErr = err
-		} else {
-			writeErr = writer.Err()
-		}
+	if rep == nil {
+		return err
 	}
-	if hdrWriter != nil {
-		hdrErr = hdrWriter.Close()
-	}
-	summary := coll.Aggregator.Summarize(info)
-	reportErr := report(stdout, &summary, checks, o.jsonOut, nil)
+	reportErr := report(stdout, &rep.Summary, jsonOut, nil)
 	switch {
-	case writeErr != nil:
-		return exitError{exitFailure, fmt.Sprintf("--out %s: %v", o.out, writeErr)}
-	case hdrErr != nil:
-		return exitError{exitFailure, fmt.Sprintf("--hdr-log %s: %v", o.hdrLog, hdrErr)}
-	case stats.Interrupted:
+	case err != nil:
+		return err
+	case rep.Info.Interrupted:
 		return exitError{code: exitInterrupted}
 	}
 	return reportErr

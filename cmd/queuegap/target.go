@@ -60,7 +60,7 @@ serving one request at a time. Point 'queuegap run' (or anything else) at it.
 Examples:
   queuegap target --addr 127.0.0.1:8080 --workers 4 --backlog 8 --service 200ms
   queuegap run --burst 40 http://127.0.0.1:8080/?ms=500`,
-		Args: cobra.NoArgs,
+		Args: typedArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := t.config()
 			if err != nil {

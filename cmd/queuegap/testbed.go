@@ -38,8 +38,9 @@ The same stack runs under docker compose (docker-compose.yaml, same QG_* knobs).
   queuegap testbed up --instances 2 --lb least_conn
   queuegap testbed status
   queuegap testbed down`,
-		Args: cobra.NoArgs,
 	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = needsSubcommand
 	cmd.AddCommand(newTestbedUpCmd(), newTestbedDownCmd(), newTestbedStatusCmd())
 	return cmd
 }
@@ -66,7 +67,7 @@ a failed request on the other instance, so every 502/504 reaches the client.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cfg.Validate(); err != nil {
-				return fmt.Errorf("invalid argument: %v", err)
+				return usageError{err}
 			}
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -209,7 +210,7 @@ reports listen_queue 0 for unix sockets. Exits 1 when nothing is running.`,
 // noArgs rejects positional arguments with an error the root maps to exit 2.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("invalid argument %q: %s takes no arguments (see --help)", args[0], cmd.CommandPath())
+		return usagef("%s takes no arguments (got %q; see --help)", cmd.CommandPath(), args[0])
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func testBurstBacklog(t *testing.T, server string) {
 		// Independent of any header: client and app share this machine's clock, so the app's
 		// start minus the client's send time is the wait before the app (plus the trip
 		// through nginx and its connect to the app).
-		wait := l.StartTime().Sub(r.Start.Add(res.Sent)) - uc
+		wait := l.StartTime().Sub(r.Start.Add(res.Ready())) - uc
 		wallErr = append(wallErr, math.Abs(ms(part(res, analyze.CompBacklog))-ms(wait)))
 	}
 	bMed, pMed := quantile(backlogErr, 0.5), quantile(procErr, 0.5)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/session"
 	"github.com/queuegap/queuegap/testbed/stack"
 )
 
@@ -177,8 +178,38 @@ var runSeq struct {
 	n int
 }
 
-// drive runs l with queuegap's client, runner, analyzer and aggregator — wired as the CLI
-// does — keeping a copy of every Result.
+// collector keeps a copy of every result, attributed against the run's
+// final estimates, and shows live results to a load's OnResult.
+type collector struct {
+	l     *load
+	out   *run
+	start time.Time
+}
+
+func (c *collector) Start(info *analyze.RunInfo) error {
+	c.start = info.Start
+	return nil
+}
+
+func (c *collector) Add(r *analyze.Result) error {
+	if c.l.OnResult != nil {
+		cp := *r // r is reused: copy it, with its request ID as a field
+		cp.RequestID = r.ID()
+		c.l.OnResult(&cp, c.start.Add(r.Done))
+	}
+	return nil
+}
+
+func (c *collector) Close(*analyze.RunInfo) error { return nil }
+
+func (c *collector) Final(r *analyze.Result) {
+	cp := *r
+	cp.RequestID = r.ID()
+	c.out.Results = append(c.out.Results, cp)
+}
+
+// drive runs l through a queuegap session — the same plan, engine, outputs
+// and second pass as 'queuegap run' — keeping a copy of every Result.
 func drive(t *testing.T, l load) *run {
 	t.Helper()
 	runSeq.Lock()
@@ -189,59 +220,45 @@ func drive(t *testing.T, l load) *run {
 		l.Timeout = 30 * time.Second
 	}
 	tc := analyze.TimingConfig{}
-	client, err := loadgen.NewClient(loadgen.ClientConfig{
-		Request:        loadgen.Request{URL: l.URL},
-		Mode:           l.Mode,
-		Connections:    l.Connections,
-		RunID:          runID,
-		KeepHeaders:    tc.KeepHeaders(),
-		Timeout:        l.Timeout,
-		ConnectTimeout: l.ConnectTimeout,
+	s, err := session.New(session.Plan{
+		Schedule: l.Schedule,
+		Client: loadgen.ClientConfig{
+			Request:        loadgen.Request{URL: l.URL},
+			Mode:           l.Mode,
+			Connections:    l.Connections,
+			KeepHeaders:    tc.KeepHeaders(),
+			Timeout:        l.Timeout,
+			ConnectTimeout: l.ConnectTimeout,
+		},
+		Timing: tc,
+		RunID:  runID,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer client.Close()
 	out := &run{RunID: runID, ByID: map[string]*analyze.Result{}}
-	coll := &analyze.Collector{}
-	coll.Sinks = append(coll.Sinks, func(r *analyze.Result) {
-		cp := *r // r is reused: copy it, with its request ID as a field
-		cp.RequestID = r.ID()
-		out.Results = append(out.Results, cp)
-		if l.OnResult != nil {
-			l.OnResult(r, out.Start.Add(r.Done))
-		}
-	})
-	runner, err := loadgen.NewRunner(loadgen.Config{Schedule: l.Schedule, Client: client, Sink: coll})
-	if err != nil {
-		t.Fatal(err)
-	}
-	info := analyze.RunInfo{RunID: runID, URL: l.URL, Method: "GET", Schedule: l.Schedule.String(),
-		ConnMode: l.Mode.String(), Planned: l.Schedule.Planned(), MaxInflight: loadgen.DefaultMaxInflight}
-	runner.OnStart = func(start time.Time) {
-		out.Start = start
-		info.Start = start
-		coll.Analyzer = analyze.NewAnalyzer(tc, start, runID)
-		coll.Aggregator = analyze.NewAggregator(start, nil)
-	}
+	c := &collector{l: &l, out: out}
 	// Bounded: the schedule, then every request's own timeout, plus slack.
 	ctx, cancel := context.WithTimeout(context.Background(), l.Schedule.Length()+l.Timeout+15*time.Second)
 	defer cancel()
-	stats := runner.Run(ctx)
-	if stats.Interrupted {
-		t.Fatalf("run %s interrupted (bound reached): %d of %d completed", runID, stats.Completed, stats.Started)
+	rep, err := s.Run(ctx, c)
+	if err != nil {
+		t.Fatalf("run %s: %v", runID, err)
 	}
-	info.Started, info.NotSent, info.SendWindow, info.Elapsed, info.Interrupted = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed, stats.Interrupted
-	out.Summary = coll.Aggregator.Summarize(info)
-	out.Duration = stats.Elapsed
+	if rep.Info.Interrupted {
+		t.Fatalf("run %s interrupted (bound reached): %d of %d completed", runID, rep.Stats.Completed, rep.Stats.Started)
+	}
+	out.Start = rep.Info.Start
+	out.Summary = rep.Summary
+	out.Duration = rep.Stats.Elapsed
 	for i := range out.Results {
 		out.ByID[out.Results[i].RequestID] = &out.Results[i]
 	}
-	if int64(len(out.Results)) != stats.Started {
-		t.Fatalf("run %s: %d results for %d requests started", runID, len(out.Results), stats.Started)
+	if int64(len(out.Results)) != rep.Stats.Started {
+		t.Fatalf("run %s: %d results for %d requests started", runID, len(out.Results), rep.Stats.Started)
 	}
 	t.Logf("run %s %s → %s: %d requests in %v, outcomes %v; %s", runID, l.Schedule, l.URL,
-		len(out.Results), stats.Elapsed.Round(time.Millisecond), out.Summary.Outcomes, out.Summary.Headline)
+		len(out.Results), rep.Stats.Elapsed.Round(time.Millisecond), out.Summary.Outcomes, out.Summary.Headline)
 	return out
 }
 

@@ -175,19 +175,19 @@ func TestDirectBacklogFullClientSynRetry(t *testing.T) {
 	for i := range r.Results {
 		res := &r.Results[i]
 		syn := part(res, analyze.CompSynRetry)
-		if res.Connect < 900*time.Millisecond {
+		if res.Connect() < 900*time.Millisecond {
 			if syn != 0 {
-				t.Errorf("%s: syn_retry %v after a %v connect", res.RequestID, syn, res.Connect)
+				t.Errorf("%s: syn_retry %v after a %v connect", res.RequestID, syn, res.Connect())
 			}
 			continue
 		}
 		slow++
-		connects = append(connects, fmt.Sprintf("%.2fs", res.Connect.Seconds()))
+		connects = append(connects, fmt.Sprintf("%.2fs", res.Connect().Seconds()))
 		if res.SynRetrans == 0 {
-			t.Errorf("%s: connect took %v but TCP_INFO counted no SYN retransmit", res.RequestID, res.Connect)
+			t.Errorf("%s: connect took %v but TCP_INFO counted no SYN retransmit", res.RequestID, res.Connect())
 		}
-		if d := syn - res.Connect; d < 0 || d > 5*time.Millisecond {
-			t.Errorf("%s: syn_retry %v, connect %v", res.RequestID, syn, res.Connect)
+		if d := syn - res.Connect(); d < 0 || d > 5*time.Millisecond {
+			t.Errorf("%s: syn_retry %v, connect %v", res.RequestID, syn, res.Connect())
 		}
 	}
 	t.Logf("%d of %d client connects took ≥ 0.9 s (%s); Summary: %d requests with SYN retransmits, syn_retry share %.1f %%",

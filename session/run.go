@@ -1,0 +1,303 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/queuegap/queuegap/analyze"
+	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/testbed/prefork"
+)
+
+// Session is a validated plan, ready to run once.
+type Session struct {
+	plan   Plan
+	notes  []string
+	runner atomic.Pointer[loadgen.Runner]
+	url    atomic.Pointer[string]
+}
+
+// New validates p whole — values, combinations, output paths, engine
+// applicability — and touches nothing: no file is created or truncated and
+// no target started. Every problem is a *UsageError.
+func New(p Plan) (*Session, error) {
+	notes, err := p.validate()
+	if err != nil {
+		return nil, err
+	}
+	return &Session{plan: p, notes: notes}, nil
+}
+
+// Plan is the validated plan, defaults filled in (the run ID, say).
+func (s *Session) Plan() *Plan { return &s.plan }
+
+// Notes are things worth telling the user about the plan that are not
+// errors (a backlog the kernel will cap, say).
+func (s *Session) Notes() []string { return s.notes }
+
+// Progress is the live view of the run, nil until it has started.
+func (s *Session) Progress() *loadgen.Progress {
+	if r := s.runner.Load(); r != nil {
+		return &r.Progress
+	}
+	return nil
+}
+
+// URL is where the run sends its requests, with any password redacted
+// (the embedded target's address once it is up).
+func (s *Session) URL() string {
+	if u := s.url.Load(); u != nil {
+		return *u
+	}
+	return RedactURL(s.plan.Client.URL)
+}
+
+// Report is what a run produced.
+type Report struct {
+	Info      analyze.RunInfo   // as the results file's trailer records it
+	Summary   analyze.Summary   // attributed against the final run-wide estimates
+	Estimates analyze.Estimates // the final run-wide estimates
+	Stats     loadgen.Stats
+}
+
+// Run starts the embedded target if the plan has one, sends the schedule,
+// streams every result to the plan's files and to outs, and returns the
+// report. Cancelling ctx ends the run within a second; everything measured
+// so far is written. A failing output (a full disk) stops the run within a
+// second too, and Run returns an *OutputError with the report of what was
+// written.
+func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
+	if !s.runner.CompareAndSwap(nil, nil) || s.url.Load() != nil {
+		return nil, errors.New("session: Run called twice")
+	}
+	p := &s.plan
+	cc := p.Client
+	if p.Target != nil {
+		srv, err := prefork.Start(*p.Target)
+		if err != nil {
+			return nil, &TargetError{err}
+		}
+		defer srv.Close()
+		cc.URL = srv.URL()
+	}
+	shown := RedactURL(cc.URL)
+	s.url.Store(&shown)
+	client, err := loadgen.NewClient(cc)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	defer client.Close()
+
+	files, err := p.openFiles()
+	if err != nil {
+		return nil, err
+	}
+	defer files.cleanup()
+	all := append(files.outputs, outs...)
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var failMu sync.Mutex
+	var failure error
+	fail := func(name string, err error) {
+		failMu.Lock()
+		if failure == nil {
+			failure = &OutputError{Output: name, Err: err}
+		}
+		failMu.Unlock()
+		cancel()
+	}
+	names := append(files.names, make([]string, len(outs))...)
+	for i := range outs {
+		names[len(files.names)+i] = fmt.Sprintf("output %T", outs[i])
+	}
+
+	info := analyze.RunInfo{
+		RunID: p.RunID, URL: shown, Method: cc.Method, Schedule: p.Schedule.String(),
+		Rate: p.Schedule.Rate(), ConnMode: cc.Mode.String(), Planned: p.Schedule.Planned(),
+		MaxInflight: p.maxInflight(),
+	}
+	if info.Method == "" {
+		info.Method = "GET"
+	}
+	analyzer := analyze.NewAnalyzer(p.Timing, cc.RunID)
+	var est analyze.Estimator
+	var res analyze.Result
+	started := make([]bool, len(all))
+	sink := loadgen.SinkFunc(func(rec *loadgen.Record) {
+		analyzer.Analyze(rec, &res)
+		est.Observe(info.Start, &res)
+		e := est.Estimates()
+		analyze.Attribute(&res, &e, info.Start)
+		for i, o := range all {
+			if started[i] {
+				if err := o.Add(&res); err != nil {
+					started[i] = false
+					fail(names[i], err)
+				}
+			}
+		}
+	})
+	runner, err := loadgen.NewRunner(p.runnerConfig(client, sink))
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	runner.OnStart = func(start time.Time) {
+		info.Start = start.Round(0) // wall clock only: what a file can hold
+		for i, o := range all {
+			if err := o.Start(&info); err != nil {
+				fail(names[i], err)
+				continue
+			}
+			started[i] = true
+		}
+	}
+	s.runner.Store(runner)
+	stats := runner.Run(runCtx)
+
+	final := est.Estimates()
+	info.Started, info.NotSent, info.SendWindow, info.Elapsed = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed
+	info.Interrupted = ctx.Err() != nil
+	info.Estimates = final.Info()
+	for i, o := range all {
+		if started[i] {
+			if err := o.Close(&info); err != nil {
+				fail(names[i], err)
+			}
+		}
+	}
+	rep := &Report{Info: info, Estimates: final, Stats: stats}
+	var finals []FinalOutput
+	for _, o := range outs {
+		if f, ok := o.(FinalOutput); ok {
+			finals = append(finals, f)
+		}
+	}
+	sum, err := summarize(files.spool, &final, p.Checks, func(ri *analyze.RunInfo, r *analyze.Result) {
+		for _, f := range finals {
+			f.Final(r)
+		}
+	})
+	if err != nil && failure == nil {
+		failure = &OutputError{Output: files.spoolName, Err: err}
+	}
+	if sum != nil {
+		rep.Summary = *sum
+	}
+	return rep, failure
+}
+
+func (p *Plan) maxInflight() int {
+	if p.MaxInflight <= 0 {
+		return loadgen.DefaultMaxInflight
+	}
+	return p.MaxInflight
+}
+
+// runFiles are the plan's output files, opened once the plan is valid.
+type runFiles struct {
+	outputs   []Output
+	names     []string
+	spool     string // the results file the summary is computed from
+	spoolName string
+	temp      string // a spool of our own, removed at the end
+}
+
+func (p *Plan) openFiles() (*runFiles, error) {
+	rf := &runFiles{}
+	create := func(flag, path string) (*os.File, error) {
+		f, err := os.Create(path)
+		if err != nil {
+			rf.cleanup()
+			return nil, &OutputError{Output: flag + " " + path, Err: err}
+		}
+		return f, nil
+	}
+	if p.Out != "" {
+		f, err := create("--out", p.Out)
+		if err != nil {
+			return nil, err
+		}
+		rf.outputs = append(rf.outputs, &resultsOutput{path: p.Out, f: f})
+		rf.names = append(rf.names, "--out "+p.Out)
+		rf.spool, rf.spoolName = p.Out, "--out "+p.Out
+	} else {
+		// The summary is a second pass over the results as written; without
+		// --out they go to a file of our own, removed afterwards.
+		f, err := os.CreateTemp("", "queuegap-results-*.jsonl")
+		if err != nil {
+			return nil, &OutputError{Output: "results spool in " + os.TempDir(), Err: err}
+		}
+		rf.temp, rf.spool, rf.spoolName = f.Name(), f.Name(), "results spool "+f.Name()
+		rf.outputs = append(rf.outputs, &resultsOutput{path: f.Name(), f: f})
+		rf.names = append(rf.names, rf.spoolName)
+	}
+	if p.HDRLog != "" {
+		f, err := create("--hdr-log", p.HDRLog)
+		if err != nil {
+			return nil, err
+		}
+		rf.outputs = append(rf.outputs, &hdrOutput{f: f})
+		rf.names = append(rf.names, "--hdr-log "+p.HDRLog)
+	}
+	return rf, nil
+}
+
+func (rf *runFiles) cleanup() {
+	if rf.temp != "" {
+		os.Remove(rf.temp)
+	}
+}
+
+// summarize is the second pass over a run's own results file.
+func summarize(path string, est *analyze.Estimates, checks []analyze.Check, final func(*analyze.RunInfo, *analyze.Result)) (*analyze.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	agg := analyze.NewAggregator(nil)
+	var start time.Time
+	st, err := analyze.ReadResults(f, func(run *analyze.RunInfo, r *analyze.Result) error {
+		start = run.Start
+		analyze.Attribute(r, est, start)
+		agg.Add(r)
+		final(run, r)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	info := combineRuns(st.Runs)
+	sum := agg.Summarize(info, est)
+	sum.Warnings = append(sum.Warnings, st.Warnings()...)
+	if err := evalChecks(&sum, checks); err != nil {
+		return &sum, err
+	}
+	return &sum, nil
+}
+
+func evalChecks(sum *analyze.Summary, checks []analyze.Check) error {
+	results, _, err := analyze.EvalChecks(checks, sum)
+	if err != nil {
+		return err
+	}
+	sum.Checks = results
+	return nil
+}
+
+// RedactURL hides the password of a URL's userinfo, for anything written
+// or printed; the request itself carries it as Basic auth.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	return u.Redacted()
+}
