@@ -15,6 +15,13 @@ import (
 	"github.com/queuegap/queuegap/testbed/prefork"
 )
 
+// targetsStarted counts embedded targets started by this process.
+var targetsStarted atomic.Int64
+
+// TargetsStarted is how many embedded targets this process has started:
+// tests use it to show that rejected input starts none.
+func TargetsStarted() int64 { return targetsStarted.Load() }
+
 // Session is a validated plan, ready to run once.
 type Session struct {
 	plan   Plan
@@ -83,6 +90,7 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		if err != nil {
 			return nil, &TargetError{err}
 		}
+		targetsStarted.Add(1)
 		defer srv.Close()
 		cc.URL = srv.URL()
 	}

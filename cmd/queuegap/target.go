@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -27,7 +28,7 @@ func (t *targetOptions) addFlags(fs *pflag.FlagSet, prefix string) {
 	fs.IntVar(&t.workers, prefix+"workers", 4, "embedded target: workers (each serves one request at a time)")
 	fs.IntVar(&t.backlog, prefix+"backlog", 16, "embedded target: listen backlog (the accept queue holds backlog+1)")
 	fs.DurationVar(&t.service, prefix+"service", 250*time.Millisecond, "embedded target: service time per request (?ms=N overrides per request)")
-	fs.StringVar(&t.headers, prefix+"headers", "default", "embedded target: timing headers: default (app + X-Request-Start), all, app (Server-Timing app only)")
+	fs.StringVar(&t.headers, prefix+"headers", "default", "embedded target: timing headers, a comma list of app (Server-Timing app), queue (Server-Timing\n  queue), start (X-Request-Start), runtime (X-Runtime), response-time (X-Response-Time);\n  or default (app,start), all, none")
 }
 
 func (t *targetOptions) config() (prefork.Config, error) {
@@ -35,17 +36,34 @@ func (t *targetOptions) config() (prefork.Config, error) {
 		return prefork.Config{}, usagef("embedded target: workers must be 1–1000, backlog and service > 0")
 	}
 	cfg := prefork.Config{Addr: t.addr, Workers: t.workers, Backlog: t.backlog, ServiceTime: t.service}
-	switch t.headers {
-	case "default", "":
-		cfg.Headers = prefork.DefaultHeaders
-	case "all":
-		cfg.Headers = prefork.AllHeaders
-	case "app":
-		cfg.Headers = prefork.ServerTimingApp
-	default:
-		return cfg, usagef("embedded target: --headers %q: want default, all or app", t.headers)
+	h, err := parseHeaderStyle(t.headers)
+	if err != nil {
+		return cfg, err
 	}
+	cfg.Headers = h
 	return cfg, nil
+}
+
+// parseHeaderStyle parses the embedded target's --headers list.
+func parseHeaderStyle(list string) (prefork.HeaderStyle, error) {
+	names := map[string]prefork.HeaderStyle{
+		"default": prefork.DefaultHeaders, "all": prefork.AllHeaders, "none": prefork.NoHeaders,
+		"app": prefork.ServerTimingApp, "queue": prefork.ServerTimingQueue, "start": prefork.RequestStart,
+		"runtime": prefork.Runtime, "response-time": prefork.ResponseTime,
+	}
+	var h prefork.HeaderStyle
+	for _, n := range strings.Split(list, ",") {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if n == "" && list == "" {
+			n = "default"
+		}
+		v, ok := names[n]
+		if !ok {
+			return 0, usagef("embedded target: --headers %q: %q is not one of app, queue, start, runtime, response-time, default, all, none", list, n)
+		}
+		h |= v
+	}
+	return h, nil
 }
 
 func newTargetCmd() *cobra.Command {

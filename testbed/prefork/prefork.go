@@ -44,6 +44,10 @@ const (
 	// ResponseTime adds express-style "X-Response-Time: <ms>ms".
 	ResponseTime
 
+	// NoHeaders sends no timing header at all, as an app that reports
+	// nothing (the zero HeaderStyle means DefaultHeaders).
+	NoHeaders HeaderStyle = 1 << 30
+
 	// DefaultHeaders is what an app that reports only its own time sends, plus the receive time.
 	DefaultHeaders = ServerTimingApp | RequestStart
 	// AllHeaders turns on every style.
