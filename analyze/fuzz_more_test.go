@@ -61,11 +61,11 @@ func FuzzReadHDRLog(f *testing.F) {
 	f.Add("#[Histogram log format version 1.3]\n\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n")
 	f.Add("Tag=total,1.0,1.0,1.0,HISTFAAAnotbase64!!\n")
 	f.Fuzz(func(t *testing.T, s string) {
-		hists, err := ReadHDRLog(strings.NewReader(s))
+		hists, err := ReadHDRLog(strings.NewReader(s), HDRLogOptions{})
 		if err != nil {
 			return
 		}
-		for tag, h := range hists {
+		for tag, h := range hists.Hists {
 			if h == nil || h.TotalCount() < 0 {
 				t.Fatalf("tag %q: %v", tag, h)
 			}
