@@ -305,6 +305,13 @@ func TestHDRLogWithoutTotal(t *testing.T) {
 	if !strings.Contains(s.Headline, "requests unknown") {
 		t.Fatalf("headline %q", s.Headline)
 	}
+	m, err := MetricValue(&s, "requests")
+	if err != nil || !m.NoData {
+		t.Fatalf("requests = %+v, %v; want no data", m, err)
+	}
+	if m, _ := MetricValue(&s, "p99(ttfb)"); m.NoData || !near(m.Value, 2) {
+		t.Fatalf("p99(ttfb) = %+v", m)
+	}
 }
 
 // A6: a log cut anywhere in its last line gives the whole intervals before
