@@ -113,8 +113,7 @@ func MetricValue(s *Summary, name string) (Metric, error) {
 		v := map[string]float64{"p50": ps.P50, "p90": ps.P90, "p99": ps.P99, "p999": ps.P999, "max": ps.Max, "mean": ps.Mean}[fn]
 		return Metric{Value: v, Kind: kindDuration}, nil
 	case "share":
-		cs, ok := s.Attribution[arg]
-		if !validComponent(arg) || (!ok && !hdr) {
+		if !validComponent(arg) {
 			return Metric{}, fmt.Errorf("metric %q: unknown component %q (want one of %s)", name, arg, strings.Join(Components, ", "))
 		}
 		if hdr {
@@ -124,6 +123,10 @@ func MetricValue(s *Summary, name string) (Metric, error) {
 		// (not 0 %, which a 'share(backlog) > 50%' gate would pass).
 		if total := s.Phases[PhaseTotal]; total.Count == 0 || total.Mean <= 0 {
 			return noData(kindFraction, "no client time"), nil
+		}
+		cs, ok := s.Attribution[arg]
+		if !ok {
+			return noData(kindFraction, "no attribution of client time"), nil
 		}
 		return Metric{Value: cs.Share, Kind: kindFraction}, nil
 	case "rate", "count":
