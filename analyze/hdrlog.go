@@ -172,7 +172,11 @@ func (h *HDRLogWriter) Close() error {
 // rather than a results file.
 func LooksLikeHDRLog(head []byte) bool {
 	head = bytes.TrimLeft(head, " \t\r\n")
-	return bytes.HasPrefix(head, []byte("#[")) || bytes.HasPrefix(head, []byte("Tag=")) || bytes.HasPrefix(head, []byte("\"StartTimestamp\""))
+	first, _, _ := bytes.Cut(head, []byte("\n"))
+	// A bare interval line ("0.127,1.007,2.769,HISTF…", what a writer
+	// without a header starts with) cannot begin a results file either.
+	return bytes.HasPrefix(head, []byte("#[")) || bytes.HasPrefix(head, []byte("Tag=")) || bytes.HasPrefix(head, []byte("\"StartTimestamp\"")) ||
+		bytes.Contains(first, []byte(",HISTF"))
 }
 
 // ParseHDRUnit parses the unit of an HDR log's values (--hdr-unit, and the

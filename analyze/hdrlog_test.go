@@ -386,6 +386,9 @@ func TestHDRLogErrors(t *testing.T) {
 	if LooksLikeHDRLog([]byte(`{"queuegap":"run"}`)) {
 		t.Error("a results file looks like an HDR log")
 	}
+	if headerless := foreignLog(t, []string{""}, 1000, 1); !LooksLikeHDRLog([]byte(strings.SplitN(headerless, "\n", 2)[1])) {
+		t.Errorf("a log without a header does not look like an HDR log:\n%s", headerless)
+	}
 }
 
 // A log with many tags of wide, precise histograms is refused before it exhausts memory.
