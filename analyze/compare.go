@@ -19,15 +19,19 @@ var CompareMetrics = []string{
 	"rate(ok)", "rate(proxy_refused)", "rate(gateway_timeout)", "rate(worker_killed)", "rate(http_5xx)", "rate(connect_timeout)", "rate(refused)",
 }
 
-// Change is one metric in a comparison.
+// Change is one metric in a comparison. A side without data for the metric
+// (see Metric) shows "n/a" and the change is not computed: a metric one side
+// lacks is not a −100 % improvement.
 type Change struct {
 	Metric    string  `json:"metric"`
 	A         float64 `json:"a"`
 	B         float64 `json:"b"`
-	Delta     float64 `json:"delta"`
-	DeltaPct  float64 `json:"delta_pct"` // relative to A; 0 when A is 0
+	Delta     float64 `json:"delta"`     // 0 when a side has no data
+	DeltaPct  float64 `json:"delta_pct"` // relative to A; 0 when A is 0 or a side has no data
 	ADisplay  string  `json:"a_display"`
 	BDisplay  string  `json:"b_display"`
+	ANoData   bool    `json:"a_no_data"`
+	BNoData   bool    `json:"b_no_data"`
 	Unchanged bool    `json:"-"`
 }
 
@@ -42,17 +46,26 @@ type Comparison struct {
 func Compare(a, b *Summary) Comparison {
 	c := Comparison{A: a, B: b}
 	for _, m := range CompareMetrics {
-		va, kind, err := MetricValue(a, m)
+		ma, err := MetricValue(a, m)
 		if err != nil {
 			continue
 		}
-		vb, _, err := MetricValue(b, m)
+		mb, err := MetricValue(b, m)
 		if err != nil {
 			continue
 		}
-		ch := Change{Metric: m, A: va, B: vb, Delta: round3(vb - va), ADisplay: formatMetric(va, kind), BDisplay: formatMetric(vb, kind), Unchanged: va == 0 && vb == 0}
-		if va != 0 {
-			ch.DeltaPct = round3((vb - va) / va * 100)
+		ch := Change{Metric: m, A: ma.Value, B: mb.Value, ADisplay: compareDisplay(ma), BDisplay: compareDisplay(mb), ANoData: ma.NoData, BNoData: mb.NoData}
+		switch {
+		case ma.NoData || mb.NoData:
+			// Nothing to compare. The row is worth showing only when the
+			// side with data has something (a 0 % beside an n/a says nothing).
+			ch.Unchanged = (ma.NoData || ma.Value == 0) && (mb.NoData || mb.Value == 0)
+		default:
+			ch.Delta = round3(mb.Value - ma.Value)
+			ch.Unchanged = ma.Value == 0 && mb.Value == 0
+			if ma.Value != 0 {
+				ch.DeltaPct = round3((mb.Value - ma.Value) / ma.Value * 100)
+			}
 		}
 		c.Changes = append(c.Changes, ch)
 	}
@@ -60,7 +73,7 @@ func Compare(a, b *Summary) Comparison {
 }
 
 // WriteText prints the comparison side by side, skipping metrics that are
-// zero in both runs.
+// zero (or have no data) in both runs.
 func (c *Comparison) WriteText(w io.Writer, nameA, nameB string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "A: %s (%d requests)\nB: %s (%d requests)\n\n", nameA, c.A.Requests, nameB, c.B.Requests)
@@ -72,6 +85,8 @@ func (c *Comparison) WriteText(w io.Writer, nameA, nameB string) error {
 		}
 		change := "="
 		switch {
+		case ch.ANoData || ch.BNoData:
+			change = "n/a"
 		case ch.A == ch.B:
 		case ch.A == 0:
 			change = "new"
@@ -84,6 +99,15 @@ func (c *Comparison) WriteText(w io.Writer, nameA, nameB string) error {
 	fmt.Fprintf(&b, "\nA: %s\nB: %s\n", c.A.Headline, c.B.Headline)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// compareDisplay is a side's cell: "n/a" without data (the table has no
+// room for the reason; --fail-if says it).
+func compareDisplay(m Metric) string {
+	if m.NoData {
+		return "n/a"
+	}
+	return m.Display()
 }
 
 // WriteJSON prints the comparison as one JSON object.

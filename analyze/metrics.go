@@ -15,6 +15,11 @@ import (
 //	rate(O)      fraction of requests with outcome O, or "errors" (0..1)
 //	count(O)     number of requests with outcome O, or "errors"
 //	requests, achieved_rate, errors, not_sent
+//
+// A metric the summary cannot tell is "no data", never 0: percentiles of a
+// distribution without samples, share() without client time, rate() of zero
+// requests, and in an HDR log (which holds latencies only) every outcome,
+// share, rate and schedule figure.
 type metricKind int
 
 const (
@@ -24,58 +29,127 @@ const (
 	kindRate // requests per second
 )
 
-// MetricValue evaluates a metric name against s.
-func MetricValue(s *Summary, name string) (float64, metricKind, error) {
+// Metric is the value of a metric in a summary. NoData says the summary
+// cannot tell the value (a distribution without samples, a rate of zero
+// requests, an outcome in an HDR log): Value is then 0 and means nothing, and
+// a check or comparison must not treat it as a measured 0 — that is how a
+// gate like 'p99(ttfb) > 100ms' passed against a dead target.
+type Metric struct {
+	Value  float64
+	Kind   metricKind
+	NoData bool
+	Why    string // why there is no data, for humans: "no ttfb samples"
+}
+
+// Display renders the value for humans: "2.50s", "5.00%", "no data (…)".
+func (m Metric) Display() string {
+	if m.NoData {
+		if m.Why == "" {
+			return "no data"
+		}
+		return "no data (" + m.Why + ")"
+	}
+	return formatMetric(m.Value, m.Kind)
+}
+
+func noData(kind metricKind, why string) Metric { return Metric{Kind: kind, NoData: true, Why: why} }
+
+// Why an HDR-log summary has no value for the metrics a results file gives.
+const (
+	hdrNoOutcomes = "an HDR log holds no outcomes"
+	hdrNoShares   = "an HDR log holds no shares of client time"
+	hdrNoRate     = "an HDR log holds no send rate"
+	hdrNoSchedule = "an HDR log holds no schedule"
+	hdrNoTotal    = "the HDR log holds no total-latency histogram"
+)
+
+// MetricValue evaluates a metric name against s. An unknown name is an
+// error; a known metric the summary has no data for is not (see Metric).
+func MetricValue(s *Summary, name string) (Metric, error) {
 	name = strings.ReplaceAll(strings.TrimSpace(name), " ", "")
 	fn, arg, hasArg := strings.Cut(name, "(")
 	if hasArg {
 		if !strings.HasSuffix(arg, ")") {
-			return 0, 0, fmt.Errorf("metric %q: missing ')'", name)
+			return Metric{}, fmt.Errorf("metric %q: missing ')'", name)
 		}
 		arg = strings.TrimSuffix(arg, ")")
 	}
 	fn = strings.ToLower(fn)
+	hdr := s.Source == SourceHDRLog
 	if !hasArg {
 		switch fn {
 		case "requests":
-			return float64(s.Requests), kindCount, nil
+			if _, ok := s.Phases[PhaseTotal]; hdr && !ok {
+				return noData(kindCount, hdrNoTotal), nil
+			}
+			return Metric{Value: float64(s.Requests), Kind: kindCount}, nil
 		case "achieved_rate":
-			return s.AchievedRate, kindRate, nil
+			if hdr {
+				return noData(kindRate, hdrNoRate), nil
+			}
+			return Metric{Value: s.AchievedRate, Kind: kindRate}, nil
 		case "errors":
-			return float64(s.Errors), kindCount, nil
+			if hdr {
+				return noData(kindCount, hdrNoOutcomes), nil
+			}
+			return Metric{Value: float64(s.Errors), Kind: kindCount}, nil
 		case "not_sent":
-			return float64(s.Generator.NotSent), kindCount, nil
+			if hdr {
+				return noData(kindCount, hdrNoSchedule), nil
+			}
+			return Metric{Value: float64(s.Generator.NotSent), Kind: kindCount}, nil
 		}
-		return 0, 0, fmt.Errorf("unknown metric %q (want e.g. p99(total), rate(proxy_refused), share(backlog), achieved_rate)", name)
+		return Metric{}, fmt.Errorf("unknown metric %q (want e.g. p99(total), rate(proxy_refused), share(backlog), achieved_rate)", name)
 	}
 	switch fn {
 	case "p50", "p90", "p99", "p999", "max", "mean":
 		ps, ok := s.distribution(arg)
 		if !ok {
-			return 0, 0, fmt.Errorf("metric %q: unknown distribution %q (want a phase: %s; a component: %s; or app, queue)", name, arg, strings.Join(Phases, ", "), strings.Join(Components, ", "))
+			return Metric{}, fmt.Errorf("metric %q: unknown distribution %q (want a phase: %s; a component: %s; or app, queue)", name, arg, strings.Join(Phases, ", "), strings.Join(Components, ", "))
+		}
+		if ps.Count == 0 {
+			return noData(kindDuration, "no "+arg+" samples"), nil
 		}
 		v := map[string]float64{"p50": ps.P50, "p90": ps.P90, "p99": ps.P99, "p999": ps.P999, "max": ps.Max, "mean": ps.Mean}[fn]
-		return v, kindDuration, nil
+		return Metric{Value: v, Kind: kindDuration}, nil
 	case "share":
-		cs, ok := s.Attribution[arg]
-		if !ok || !validComponent(arg) {
-			return 0, 0, fmt.Errorf("metric %q: unknown component %q (want one of %s)", name, arg, strings.Join(Components, ", "))
+		if !validComponent(arg) {
+			return Metric{}, fmt.Errorf("metric %q: unknown component %q (want one of %s)", name, arg, strings.Join(Components, ", "))
 		}
-		return cs.Share, kindFraction, nil
+		if hdr {
+			return noData(kindFraction, hdrNoShares), nil
+		}
+		// A share is of all client time: without any there is no share
+		// (not 0 %, which a 'share(backlog) > 50%' gate would pass).
+		if total := s.Phases[PhaseTotal]; total.Count == 0 || total.Mean <= 0 {
+			return noData(kindFraction, "no client time"), nil
+		}
+		cs, ok := s.Attribution[arg]
+		if !ok {
+			return noData(kindFraction, "no attribution of client time"), nil
+		}
+		return Metric{Value: cs.Share, Kind: kindFraction}, nil
 	case "rate", "count":
 		n, err := s.outcomeCount(arg)
 		if err != nil {
-			return 0, 0, fmt.Errorf("metric %q: %w", name, err)
+			return Metric{}, fmt.Errorf("metric %q: %w", name, err)
+		}
+		kind := kindFraction
+		if fn == "count" {
+			kind = kindCount
+		}
+		if hdr {
+			return noData(kind, hdrNoOutcomes), nil
 		}
 		if fn == "count" {
-			return float64(n), kindCount, nil
+			return Metric{Value: float64(n), Kind: kindCount}, nil
 		}
 		if s.Requests == 0 {
-			return 0, kindFraction, nil
+			return noData(kindFraction, "no requests"), nil
 		}
-		return float64(n) / float64(s.Requests), kindFraction, nil
+		return Metric{Value: float64(n) / float64(s.Requests), Kind: kindFraction}, nil
 	}
-	return 0, 0, fmt.Errorf("unknown function %q in %q (want p50, p90, p99, p999, max, mean, share, rate or count)", fn, name)
+	return Metric{}, fmt.Errorf("unknown function %q in %q (want p50, p90, p99, p999, max, mean, share, rate or count)", fn, name)
 }
 
 func validComponent(c string) bool {

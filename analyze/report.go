@@ -150,6 +150,11 @@ func WriteChecks(w io.Writer, results []CheckResult) error {
 		if r.Failed {
 			verdict = "FAIL"
 		}
+		if r.NoData {
+			// A check that cannot be evaluated fails: say why, not "measured".
+			fmt.Fprintf(&b, "%s: %s (%s)\n", verdict, r.Expr, r.Display)
+			continue
+		}
 		fmt.Fprintf(&b, "%s: %s (measured %s)\n", verdict, r.Expr, r.Display)
 	}
 	_, err := io.WriteString(w, b.String())
@@ -159,7 +164,11 @@ func WriteChecks(w io.Writer, results []CheckResult) error {
 // writeHDRText reports what an HDR log holds: percentiles only.
 func (s *Summary) writeHDRText(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "HDR log: %d requests (interval histograms merged exactly; outcomes, shares and timeline are in the results file)\n\n", s.Requests)
+	if _, ok := s.Phases[PhaseTotal]; ok {
+		fmt.Fprintf(&b, "HDR log: %d requests (interval histograms merged exactly; outcomes, shares and timeline are in the results file)\n\n", s.Requests)
+	} else {
+		b.WriteString("HDR log without a total-latency histogram: requests unknown (interval histograms merged exactly)\n\n")
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "distribution\tcount\tp50\tp90\tp99\tp99.9\tmax\t")
 	for _, p := range Phases {

@@ -47,11 +47,13 @@ func ParseCheck(expr string) (Check, error) {
 	for _, comp := range Components {
 		empty.Attribution[comp] = ComponentStats{}
 	}
-	_, kind, err := MetricValue(&empty, c.Metric)
+	// Only the name is checked here: the empty summary has no data for most
+	// metrics, which is fine — the kind is still known.
+	m, err := MetricValue(&empty, c.Metric)
 	if err != nil {
 		return c, fmt.Errorf("--fail-if %q: %v", expr, err)
 	}
-	v, err := parseCheckValue(valStr, kind)
+	v, err := parseCheckValue(valStr, m.Kind)
 	if err != nil {
 		return c, fmt.Errorf("--fail-if %q: %v", expr, err)
 	}
@@ -93,15 +95,23 @@ type CheckResult struct {
 	Expr     string  `json:"expr"`
 	Measured float64 `json:"measured"`
 	Failed   bool    `json:"failed"`
-	Display  string  `json:"display"` // the measured value for humans
+	// NoData: the summary cannot tell the metric (see Metric); the check
+	// fails, since a gate that passes on nothing measured guards nothing.
+	NoData  bool   `json:"no_data"`
+	Display string `json:"display"` // the measured value for humans, or "no data (why)"
 }
 
-// Eval evaluates the check against s.
+// Eval evaluates the check against s. A metric without data fails the
+// check whatever the operator: Measured is 0 and Display says why.
 func (c Check) Eval(s *Summary) (CheckResult, error) {
-	v, kind, err := MetricValue(s, c.Metric)
+	m, err := MetricValue(s, c.Metric)
 	if err != nil {
 		return CheckResult{}, err
 	}
+	if m.NoData {
+		return CheckResult{Check: c, Expr: c.Expr, Failed: true, NoData: true, Display: m.Display()}, nil
+	}
+	v := m.Value
 	var fail bool
 	switch c.Op {
 	case ">":
@@ -117,7 +127,7 @@ func (c Check) Eval(s *Summary) (CheckResult, error) {
 	case "!=":
 		fail = v != c.Value
 	}
-	return CheckResult{Check: c, Expr: c.Expr, Measured: v, Failed: fail, Display: formatMetric(v, kind)}, nil
+	return CheckResult{Check: c, Expr: c.Expr, Measured: v, Failed: fail, Display: m.Display()}, nil
 }
 
 // EvalChecks evaluates every check; failed says whether any failed.

@@ -1,6 +1,7 @@
 package analyze
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -20,10 +21,11 @@ func sampleSummary() *Summary {
 		Attribution: map[string]ComponentStats{},
 		Server:      ServerStats{App: PhaseStats{Count: 190, P99: 250}},
 	}
+	// Every request has every component (most are 0), so each counts all 200.
 	for _, c := range Components {
-		s.Attribution[c] = ComponentStats{}
+		s.Attribution[c] = ComponentStats{PhaseStats: PhaseStats{Count: 200}}
 	}
-	s.Attribution[CompBacklog] = ComponentStats{PhaseStats: PhaseStats{P99: 1800}, Share: 0.7}
+	s.Attribution[CompBacklog] = ComponentStats{PhaseStats: PhaseStats{Count: 200, P99: 1800}, Share: 0.7}
 	return s
 }
 
@@ -117,38 +119,119 @@ func TestMalformedChecks(t *testing.T) {
 	}
 }
 
-func TestCompare(t *testing.T) {
-	a := sampleSummary()
-	b := sampleSummary()
-	b.Phases[PhaseTotal] = PhaseStats{Count: 200, P50: 450, P90: 750, P99: 1250, P999: 1300, Max: 1350, Mean: 500}
-	b.Outcomes = map[string]int64{OutcomeOK: 200}
-	b.Errors = 0
-	c := Compare(a, b)
-	byName := map[string]Change{}
-	for _, ch := range c.Changes {
-		byName[ch.Metric] = ch
+// deadTargetSummary is a run against a port nobody listens on: every
+// request refused at connect, no response byte, no server timing.
+func deadTargetSummary() *Summary {
+	s := &Summary{
+		Requests: 50, AchievedRate: 10, Errors: 50,
+		Outcomes:    map[string]int64{"refused": 50},
+		Phases:      map[string]PhaseStats{PhaseTotal: {Count: 50, P50: 0.2, P99: 0.4, Max: 0.5, Mean: 0.2}, PhaseLag: {Count: 50}, PhaseTTFB: {}, PhaseConnect: {}},
+		Attribution: map[string]ComponentStats{},
 	}
-	p99 := byName["p99(total)"]
-	if p99.A != 2500 || p99.B != 1250 || p99.DeltaPct != -50 {
-		t.Fatalf("p99(total) change %+v", p99)
+	for _, c := range Components {
+		s.Attribution[c] = ComponentStats{PhaseStats: PhaseStats{Count: 50}}
 	}
-	if ch := byName["rate(proxy_refused)"]; ch.A != 0.05 || ch.B != 0 || ch.DeltaPct != -100 {
-		t.Fatalf("rate(proxy_refused) change %+v", ch)
+	s.Attribution[CompConnect] = ComponentStats{PhaseStats: PhaseStats{Count: 50, P99: 0.4}, Share: 1}
+	return s
+}
+
+// B1, B2: a check the summary cannot tell fails and says "no data", whatever
+// its operator; a known 0 is still a measurement.
+func TestChecksNoData(t *testing.T) {
+	empty := &Summary{Phases: map[string]PhaseStats{}, Attribution: map[string]ComponentStats{}, Outcomes: map[string]int64{}}
+	for _, c := range Components {
+		empty.Attribution[c] = ComponentStats{}
 	}
-	if ch := byName["requests"]; ch.Delta != 0 {
-		t.Fatalf("requests change %+v", ch)
+	idle := deadTargetSummary() // requests that took no time at all
+	idle.Phases[PhaseTotal] = PhaseStats{Count: 50}
+	hdr := &Summary{Source: SourceHDRLog, Requests: 200, Outcomes: map[string]int64{},
+		Phases:      map[string]PhaseStats{PhaseTotal: {Count: 200, P99: 2500, Mean: 1000}, PhaseLag: {Count: 200}},
+		Attribution: map[string]ComponentStats{CompBacklog: {PhaseStats: PhaseStats{Count: 200, P99: 1800}}}}
+	hdrNoTotal := &Summary{Source: SourceHDRLog, Outcomes: map[string]int64{},
+		Phases:      map[string]PhaseStats{PhaseTTFB: {Count: 10, P99: 3}},
+		Attribution: map[string]ComponentStats{}}
+	tests := []struct {
+		name    string
+		s       *Summary
+		expr    string
+		noData  bool
+		fail    bool
+		display string
+	}{
+		{"dead target ttfb", deadTargetSummary(), "p99(ttfb) > 100ms", true, true, "no data (no ttfb samples)"},
+		{"dead target ttfb, other op", deadTargetSummary(), "p99(ttfb) <= 100ms", true, true, "no data (no ttfb samples)"},
+		{"dead target connect", deadTargetSummary(), "max(connect) > 1s", true, true, "no data (no connect samples)"},
+		{"dead target app", deadTargetSummary(), "p50(app) > 200ms", true, true, "no data (no app samples)"},
+		{"dead target queue", deadTargetSummary(), "mean(queue) > 200ms", true, true, "no data (no queue samples)"},
+		{"dead target total is measured", deadTargetSummary(), "p99(total) > 100ms", false, false, "0.40ms"},
+		{"dead target errors are measured", deadTargetSummary(), "rate(errors) > 1%", false, true, "100.00%"},
+		{"dead target share is measured", deadTargetSummary(), "share(backlog) > 50%", false, false, "0.00%"},
+		{"no requests: rate", empty, "rate(errors) > 1%", true, true, "no data (no requests)"},
+		{"no requests: rate of an outcome", empty, "rate(ok) < 99%", true, true, "no data (no requests)"},
+		{"no requests: share", empty, "share(backlog) > 50%", true, true, "no data (no client time)"},
+		{"no requests: total", empty, "p99(total) > 2s", true, true, "no data (no total samples)"},
+		{"no requests: backlog", empty, "p99(backlog) > 2s", true, true, "no data (no backlog samples)"},
+		{"no requests: count is a known 0", empty, "count(errors) > 0", false, false, "0"},
+		{"no requests: requests is a known 0", empty, "requests < 1", false, true, "0"},
+		{"no client time: share", idle, "share(connect) > 50%", true, true, "no data (no client time)"},
+		{"hdr: rate", hdr, "rate(errors) > 0", true, true, "no data (an HDR log holds no outcomes)"},
+		{"hdr: count", hdr, "count(ok) < 1", true, true, "no data (an HDR log holds no outcomes)"},
+		{"hdr: errors", hdr, "errors > 0", true, true, "no data (an HDR log holds no outcomes)"},
+		{"hdr: share", hdr, "share(backlog) > 50%", true, true, "no data (an HDR log holds no shares of client time)"},
+		{"hdr: share of a component it lacks", hdr, "share(network) > 50%", true, true, "no data (an HDR log holds no shares of client time)"},
+		{"hdr: achieved_rate", hdr, "achieved_rate < 10", true, true, "no data (an HDR log holds no send rate)"},
+		{"hdr: not_sent", hdr, "not_sent > 0", true, true, "no data (an HDR log holds no schedule)"},
+		{"hdr: percentile is measured", hdr, "p99(total) > 2s", false, true, "2.50s"},
+		{"hdr: component percentile is measured", hdr, "p99(backlog) > 2s", false, false, "1.80s"},
+		{"hdr: zero lag is measured", hdr, "p99(lag) > 1ms", false, false, "0"},
+		{"hdr: requests", hdr, "requests < 100", false, false, "200"},
+		{"hdr without total: requests", hdrNoTotal, "requests < 100", true, true, "no data (the HDR log holds no total-latency histogram)"},
+		{"hdr without total: total", hdrNoTotal, "p99(total) > 1s", true, true, "no data (no total samples)"},
+		{"hdr without total: ttfb", hdrNoTotal, "p99(ttfb) > 1s", false, false, "3.0ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := mustCheck(t, tt.expr).Eval(tt.s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.NoData != tt.noData || r.Failed != tt.fail || r.Display != tt.display {
+				t.Errorf("%q: no_data=%v failed=%v display %q; want %v %v %q", tt.expr, r.NoData, r.Failed, r.Display, tt.noData, tt.fail, tt.display)
+			}
+			if r.NoData && r.Measured != 0 {
+				t.Errorf("%q: measured %v without data", tt.expr, r.Measured)
+			}
+		})
+	}
+
+	results, failed, err := EvalChecks([]Check{mustCheck(t, "p99(ttfb) > 100ms")}, deadTargetSummary())
+	if err != nil || !failed {
+		t.Fatalf("EvalChecks on a dead target: failed=%v err=%v", failed, err)
+	}
+	js, _ := json.Marshal(results[0])
+	if !strings.Contains(string(js), `"no_data":true`) || !strings.Contains(string(js), `"failed":true`) {
+		t.Fatalf("JSON %s", js)
 	}
 	var out strings.Builder
-	if err := c.WriteText(&out, "before", "after"); err != nil {
-		t.Fatal(err)
+	if err := WriteChecks(&out, results); err != nil || !strings.Contains(out.String(), "FAIL: p99(ttfb) > 100ms") || !strings.Contains(out.String(), "no data (no ttfb samples)") {
+		t.Fatalf("WriteChecks: %q %v", out.String(), err)
 	}
-	text := out.String()
-	for _, want := range []string{"p99(total)", "2.50s", "1.25s", "-50.0%", "A: before", "B: after"} {
-		if !strings.Contains(text, want) {
-			t.Errorf("comparison text lacks %q:\n%s", want, text)
+}
+
+// Every metric evaluates against an HDR-log summary read from a real log,
+// and the outcome-based ones say no data (B2 end to end).
+func TestChecksOnHDRLog(t *testing.T) {
+	s := SummaryFromHDR(mustReadHDR(t, writeTestLog(t, hdrRunStart, steadyResults(300)), HDRLogOptions{}))
+	for expr, noData := range map[string]bool{
+		"rate(errors) > 0": true, "count(proxy_refused) > 0": true, "share(backlog) > 0.5": true, "achieved_rate < 1": true,
+		"p99(total) > 1s": false, "p99(ttfb) > 1s": false, "p99(processing) > 1s": false, "requests < 1": false,
+	} {
+		r, err := mustCheck(t, expr).Eval(&s)
+		if err != nil {
+			t.Fatalf("%q: %v", expr, err)
 		}
-	}
-	if strings.Contains(text, "rate(gateway_timeout)") {
-		t.Errorf("metrics that are zero in both runs should be skipped:\n%s", text)
+		if r.NoData != noData || (noData && !r.Failed) || (!noData && r.Failed) {
+			t.Errorf("%q on an HDR log: no_data=%v failed=%v (%s)", expr, r.NoData, r.Failed, r.Display)
+		}
 	}
 }

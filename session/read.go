@@ -174,18 +174,22 @@ func IsHDRLog(path string) (bool, error) {
 	return analyze.LooksLikeHDRLog(head), nil
 }
 
-// ReadHDR reports an HDR interval log: percentiles only.
-func ReadHDR(path string, checks []analyze.Check) (*analyze.Summary, error) {
+// ReadHDR reports an HDR interval log: percentiles only. unit is the
+// log's value unit (0: from its unit comment, else ns with a warning).
+func ReadHDR(path string, unit time.Duration, checks []analyze.Check) (*analyze.Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &InputError{Path: path, Err: err}
 	}
 	defer f.Close()
-	hists, err := analyze.ReadHDRLog(bufio.NewReaderSize(f, 1<<20))
+	l, err := analyze.ReadHDRLog(bufio.NewReaderSize(f, 1<<20), analyze.HDRLogOptions{Unit: unit})
 	if err != nil {
 		return nil, &InputError{Path: path, Err: err}
 	}
-	sum := analyze.SummaryFromHDR(hists)
+	sum := analyze.SummaryFromHDR(l)
+	for _, w := range l.Warnings {
+		sum.Warnings = append(sum.Warnings, path+": "+w)
+	}
 	if err := evalChecks(&sum, checks); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ type analyzeOptions struct {
 	timeline bool
 	merge    bool
 	requests string
+	hdrUnit  string
 	failIf   []string
 }
 
@@ -69,6 +70,7 @@ Examples:
 	fs.BoolVar(&o.timeline, "timeline", true, "include the per-second timeline")
 	fs.BoolVar(&o.merge, "merge", false, "report files of different runs together (their clocks and targets differ: know why)")
 	fs.StringVar(&o.requests, "requests", "", "also write every request, attributed against the run-wide estimates, to FILE (JSON Lines with \"attr\")")
+	fs.StringVar(&o.hdrUnit, "hdr-unit", "", "unit of an HDR log's values: ns, us, ms or s (default: what the log's unit comment says,\n  else ns with a warning; queuegap writes ns and says so)")
 	fs.StringArrayVar(&o.failIf, "fail-if", nil, "exit 3 when this check is true (repeatable):\n"+indent(analyze.CheckSyntax, "  "))
 	return cmd
 }
@@ -77,6 +79,11 @@ func (o *analyzeOptions) run(args []string, stdout, stderr io.Writer) error {
 	checks, err := parseChecks(o.failIf)
 	if err != nil {
 		return err
+	}
+	if o.hdrUnit != "" {
+		if _, err := analyze.ParseHDRUnit(o.hdrUnit); err != nil {
+			return usageError{fmt.Errorf("--hdr-unit: %w", err)}
+		}
 	}
 	if o.requests != "" {
 		if o.compare {
@@ -144,10 +151,13 @@ func (o *analyzeOptions) load(paths []string, timeline bool, checks []analyze.Ch
 	case hdr > 0 && (len(paths) > 1 || o.requests != ""):
 		return nil, usagef("an HDR log is read alone: no other files, no --requests")
 	case hdr == 1:
+		unit, _ := analyze.ParseHDRUnit(o.hdrUnit) // checked in run; "" is 0: from the log
 		var err error
-		if s, err = session.ReadHDR(paths[0], checks); err != nil {
+		if s, err = session.ReadHDR(paths[0], unit, checks); err != nil {
 			return nil, err
 		}
+	case o.hdrUnit != "":
+		return nil, usagef("--hdr-unit applies to HDR logs; %s is a results file", paths[0])
 	default:
 		opt := session.ReadOptions{Merge: o.merge, Timeline: timeline, Checks: checks}
 		var w *analyze.ResultsWriter

@@ -30,6 +30,8 @@ func TestHostileUserDefects(t *testing.T) {
 		{1, "SIGINT ends a run whose requests all hang within a second", testSIGINTEndsHangingRun},
 		{2, "rejected input leaves existing files and starts no target", TestRejectedRunTouchesNothing},
 		{3, "compare --json still applies --fail-if", testCompareJSONChecks},
+		{3, "a check on a metric with no samples fails and says no data", testNoDataChecksFail},
+		{14, "HDR logs follow the reference tools' conventions", testHDRLogConventions},
 		{5, "a full disk stops the run with exit 1 and whole lines", testDiskFull},
 		{6, "the scheduled rate comes from the schedule after a stall", testScheduledRateAfterStall},
 		{7, "analyze reports a cut trailer, gaps and duplicates and still reports", testAnalyzeIntegrity},
@@ -346,5 +348,58 @@ func testDemoBacklogCapped(t *testing.T) {
 	first, _, _ := strings.Cut(string(out), "\n")
 	if !strings.Contains(first, "backlog "+max) || !strings.Contains(stderr.String(), "somaxconn") {
 		t.Errorf("demo header %q, stderr %q: want backlog %s (net.core.somaxconn) and a note", first, stderr.String(), max)
+	}
+}
+
+func testNoDataChecksFail(t *testing.T) {
+	dir := t.TempDir()
+	dead := filepath.Join(dir, "dead.jsonl")
+	hlog := filepath.Join(dir, "dead.hlog")
+	// Nothing listens on port 1: every request is refused, no byte comes back.
+	cmd := queuegap("run", "-q", "--burst", "3", "--out", dead, "--hdr-log", hlog, "--fail-if", "p99(ttfb) > 100ms", "http://127.0.0.1:1/")
+	out, _ := cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != exitCheckFailed || !strings.Contains(string(out), "no data") {
+		t.Errorf("p99(ttfb) against a dead target: exit %d, output:\n%s\nwant exit 3 and 'no data'", code, out)
+	}
+	cmd = queuegap("analyze", "--fail-if", "rate(errors) > 0", hlog)
+	out, _ = cmd.Output()
+	if code := cmd.ProcessState.ExitCode(); code != exitCheckFailed || !strings.Contains(string(out), "no data") {
+		t.Errorf("rate(errors) on an HDR log: exit %d, output:\n%s\nwant exit 3 and 'no data'", code, out)
+	}
+}
+
+func testHDRLogConventions(t *testing.T) {
+	srv := target(t, prefork.Config{Workers: 4, Backlog: 64, ServiceTime: 5 * time.Millisecond})
+	hlog := filepath.Join(t.TempDir(), "r.hlog")
+	if err := queuegap("run", "-q", "--burst", "8", "--hdr-log", hlog, srv.URL()).Run(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(hlog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(data)
+	if !strings.Contains(log, "#[BaseTime: ") || !strings.Contains(log, "unit=ns") {
+		t.Errorf("log lacks a BaseTime or its unit:\n%s", log)
+	}
+	untagged := 0
+	for _, l := range strings.Split(log, "\n") {
+		if l != "" && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, "Tag=") && !strings.HasPrefix(l, "\"") {
+			untagged++
+		}
+	}
+	if untagged == 0 {
+		t.Errorf("no untagged (total latency) interval, which HdrHistogram's own tools read by default:\n%s", log)
+	}
+	out, err := queuegap("analyze", "--json", hlog).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s analyze.Summary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Requests != 8 || s.Phases["total"].Count != 8 {
+		t.Errorf("HDR log read back %d requests (total count %d), want 8", s.Requests, s.Phases["total"].Count)
 	}
 }

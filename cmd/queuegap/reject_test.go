@@ -118,15 +118,19 @@ func executeCaptured(t *testing.T, args []string) (int, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	saved := os.Stderr
+	saved, savedOut := os.Stderr, os.Stdout
 	os.Stderr = w
+	if devnull, err := os.Open(os.DevNull); err == nil {
+		os.Stdout = devnull
+		defer devnull.Close()
+	}
 	done := make(chan string)
 	go func() {
 		b, _ := io.ReadAll(r)
 		done <- string(b)
 	}()
 	code := execute(args)
-	os.Stderr = saved
+	os.Stderr, os.Stdout = saved, savedOut
 	w.Close()
 	return code, <-done
 }
