@@ -257,7 +257,7 @@ func ParseServerTiming(value []byte) ([]Metric, error) {
 	if problems > 1 {
 		more = fmt.Sprintf(" (and %d more problems)", problems-1)
 	}
-	return out, fmt.Errorf("servertiming: server-timing %s: %s%s: %w", quote(value), first, more, ErrMalformed)
+	return out, malformed("server-timing %s: %s%s", quote(value), first, more)
 }
 
 // unquote removes quoted-pair backslashes from the contents of a quoted-string.

@@ -1,7 +1,6 @@
 package servertiming
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -68,8 +67,8 @@ func ParseUnit(s string) (Unit, error) {
 	case "epoch":
 		return UnitEpoch, nil
 	}
-	return 0, fmt.Errorf("servertiming: unknown unit %s (want s, ms, us, ns or epoch): %w",
-		quote([]byte(s)), ErrMalformed)
+	return 0, malformed("unknown unit %s (want s, ms, us, ns or epoch)",
+		quote([]byte(s)))
 }
 
 // ParseDuration parses value (surrounding whitespace ignored) as a decimal number in unit u, which
@@ -78,11 +77,11 @@ func ParseUnit(s string) (Unit, error) {
 func ParseDuration(value []byte, u Unit) (time.Duration, error) {
 	ns := u.nanos()
 	if ns == 0 {
-		return 0, fmt.Errorf("servertiming: unit %v is not a duration unit: %w", u, ErrMalformed)
+		return 0, malformed("unit %v is not a duration unit", u)
 	}
 	d, e := parseDuration(trimSpace(value), ns)
 	if e != numOK {
-		return 0, fmt.Errorf("servertiming: duration %s (unit %v) %v: %w", quote(value), u, e, ErrMalformed)
+		return 0, malformed("duration %s (unit %v) %v", quote(value), u, e)
 	}
 	return d, nil
 }
@@ -116,21 +115,21 @@ func (m Mapping) String() string {
 func ParseMapping(s string) (Mapping, error) {
 	comp, rest, ok := strings.Cut(s, "=")
 	if !ok {
-		return Mapping{}, fmt.Errorf("servertiming: timing header %s: want component=Header-Name[:unit]: %w",
-			quote([]byte(s)), ErrMalformed)
+		return Mapping{}, malformed("timing header %s: want component=Header-Name[:unit]",
+			quote([]byte(s)))
 	}
 	comp = strings.TrimSpace(comp)
 	switch comp {
 	case ComponentQueue, ComponentApp, ComponentUpstreamConnect, ComponentStart:
 	default:
-		return Mapping{}, fmt.Errorf("servertiming: timing header %s: unknown component %s (want queue, app, upstream_connect or start): %w",
-			quote([]byte(s)), quote([]byte(comp)), ErrMalformed)
+		return Mapping{}, malformed("timing header %s: unknown component %s (want queue, app, upstream_connect or start)",
+			quote([]byte(s)), quote([]byte(comp)))
 	}
 	header, unitStr, hasUnit := strings.Cut(rest, ":")
 	header = strings.TrimSpace(header)
 	if !isToken(header) {
-		return Mapping{}, fmt.Errorf("servertiming: timing header %s: header name %s is not a valid HTTP token: %w",
-			quote([]byte(s)), quote([]byte(header)), ErrMalformed)
+		return Mapping{}, malformed("timing header %s: header name %s is not a valid HTTP token",
+			quote([]byte(s)), quote([]byte(header)))
 	}
 	unit := UnitMillis
 	if comp == ComponentStart {
@@ -139,18 +138,18 @@ func ParseMapping(s string) (Mapping, error) {
 	if hasUnit {
 		u, err := ParseUnit(strings.TrimSpace(unitStr))
 		if err != nil {
-			return Mapping{}, fmt.Errorf("servertiming: timing header %s: unknown unit %s (want s, ms, us, ns or epoch): %w",
-				quote([]byte(s)), quote([]byte(strings.TrimSpace(unitStr))), ErrMalformed)
+			return Mapping{}, malformed("timing header %s: unknown unit %s (want s, ms, us, ns or epoch)",
+				quote([]byte(s)), quote([]byte(strings.TrimSpace(unitStr))))
 		}
 		unit = u
 	}
 	if comp == ComponentStart && unit != UnitEpoch {
-		return Mapping{}, fmt.Errorf("servertiming: timing header %s: component start needs unit epoch, not %v: %w",
-			quote([]byte(s)), unit, ErrMalformed)
+		return Mapping{}, malformed("timing header %s: component start needs unit epoch, not %v",
+			quote([]byte(s)), unit)
 	}
 	if comp != ComponentStart && unit == UnitEpoch {
-		return Mapping{}, fmt.Errorf("servertiming: timing header %s: unit epoch is only valid for component start: %w",
-			quote([]byte(s)), ErrMalformed)
+		return Mapping{}, malformed("timing header %s: unit epoch is only valid for component start",
+			quote([]byte(s)))
 	}
 	return Mapping{Component: comp, Header: header, Unit: unit}, nil
 }

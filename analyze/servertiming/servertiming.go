@@ -320,7 +320,7 @@ func parseDuration(b []byte, unitNs float64) (time.Duration, numErr) {
 func ParseSeconds(value []byte) (time.Duration, error) {
 	d, e := parseDuration(trimSpace(value), float64(time.Second))
 	if e != numOK {
-		return 0, fmt.Errorf("servertiming: seconds value %s %v: %w", quote(value), e, ErrMalformed)
+		return 0, malformed("seconds value %s %v", quote(value), e)
 	}
 	return d, nil
 }
@@ -338,16 +338,16 @@ func ParseMillis(value []byte) (time.Duration, error) {
 		} else if isNonFiniteWord(b) {
 			e = numNonFinite
 		}
-		return 0, fmt.Errorf("servertiming: milliseconds value %s %v: %w", quote(value), e, ErrMalformed)
+		return 0, malformed("milliseconds value %s %v", quote(value), e)
 	}
 	unit, ok := suffixUnit(b[skipOWS(b, n):])
 	if !ok {
-		return 0, fmt.Errorf("servertiming: milliseconds value %s has an unknown unit suffix: %w",
-			quote(value), ErrMalformed)
+		return 0, malformed("milliseconds value %s has an unknown unit suffix",
+			quote(value))
 	}
 	d, e := parseDuration(b[:n], unit)
 	if e != numOK {
-		return 0, fmt.Errorf("servertiming: milliseconds value %s %v: %w", quote(value), e, ErrMalformed)
+		return 0, malformed("milliseconds value %s %v", quote(value), e)
 	}
 	return d, nil
 }
@@ -392,16 +392,16 @@ func ParseUpstreamSeconds(value []byte) (time.Duration, error) {
 		}
 		if e != numOK {
 			if len(entry) == len(trimSpace(value)) { // the only entry: quote it once
-				return 0, fmt.Errorf("servertiming: upstream time %s %v: %w", quote(value), e, ErrMalformed)
+				return 0, malformed("upstream time %s %v", quote(value), e)
 			}
-			return 0, fmt.Errorf("servertiming: upstream time %s: entry %s %v: %w",
-				quote(value), quote(entry), e, ErrMalformed)
+			return 0, malformed("upstream time %s: entry %s %v",
+				quote(value), quote(entry), e)
 		}
 		sum += d
 		seen = true
 	}
 	if !seen {
-		return 0, fmt.Errorf("servertiming: upstream time %s has no value: %w", quote(value), ErrNoValue)
+		return 0, noValue("upstream time %s holds no measurement", quote(value))
 	}
 	return sum, nil
 }
@@ -455,8 +455,8 @@ func ParseRequestStart(value []byte, now time.Time) (time.Time, error) {
 		i++
 	}
 	if i == 0 {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s is not a decimal epoch time: %w",
-			quote(value), ErrMalformed)
+		return time.Time{}, malformed("request start %s is not a decimal epoch time",
+			quote(value))
 	}
 	// Fraction: keep the first 9 digits (enough for 1ns at any unit), validate the rest.
 	var frac, fracScale uint64 = 0, 1
@@ -475,16 +475,16 @@ func ParseRequestStart(value []byte, now time.Time) (time.Time, error) {
 		}
 	}
 	if i != len(b) {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s is not a decimal epoch time: %w",
-			quote(value), ErrMalformed)
+		return time.Time{}, malformed("request start %s is not a decimal epoch time",
+			quote(value))
 	}
 	if neg && (ip != 0 || frac != 0) {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s is negative: %w",
-			quote(value), ErrImplausibleTime)
+		return time.Time{}, implausible("request start %s is negative",
+			quote(value))
 	}
 	if overflow {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s is too large: %w",
-			quote(value), ErrImplausibleTime)
+		return time.Time{}, implausible("request start %s is too large",
+			quote(value))
 	}
 
 	var unitNs uint64
@@ -505,12 +505,35 @@ func ParseRequestStart(value []byte, now time.Time) (time.Time, error) {
 	t := time.Unix(sec, nsec).UTC()
 
 	if t.Before(minEpoch) {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s (read as %s: %s) is before 2000-01-01: %w",
-			quote(value), unit, t.Format(time.RFC3339Nano), ErrImplausibleTime)
+		return time.Time{}, implausible("request start %s (read as %s: %s) is before 2000-01-01",
+			quote(value), unit, t.Format(time.RFC3339Nano))
 	}
 	if limit := now.Add(24 * time.Hour); t.After(limit) {
-		return time.Time{}, fmt.Errorf("servertiming: request start %s (read as %s: %s) is more than 24h after now (%s): %w",
-			quote(value), unit, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339), ErrImplausibleTime)
+		return time.Time{}, implausible("request start %s (read as %s: %s) is more than 24h after now (%s)",
+			quote(value), unit, t.Format(time.RFC3339Nano), now.UTC().Format(time.RFC3339))
 	}
 	return t, nil
+}
+
+// kindError is an error that reads as its message alone and wraps one of
+// the sentinels, so callers can tell kinds apart with errors.Is without
+// the kind's name stuttering at the end of every message.
+type kindError struct {
+	msg  string
+	kind error
+}
+
+func (e *kindError) Error() string { return e.msg }
+func (e *kindError) Unwrap() error { return e.kind }
+
+func malformed(format string, a ...any) error {
+	return &kindError{fmt.Sprintf(format, a...), ErrMalformed}
+}
+
+func implausible(format string, a ...any) error {
+	return &kindError{fmt.Sprintf(format, a...), ErrImplausibleTime}
+}
+
+func noValue(format string, a ...any) error {
+	return &kindError{fmt.Sprintf(format, a...), ErrNoValue}
 }
