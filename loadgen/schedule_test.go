@@ -101,7 +101,7 @@ func TestParseStage(t *testing.T) {
 		"poisson:50:1m":         Poisson{Rate: 50, Duration: time.Minute},
 		"burst:40:5s:3":         Burst{Size: 40, Every: 5 * time.Second, Count: 3},
 		"ramp:10:500:1m":        Ramp{From: 10, To: 500, Duration: time.Minute},
-		" RATE:1.5:500ms ":      Constant{Rate: 1.5, Duration: 500 * time.Millisecond},
+		" RATE:1.5:2s ":         Constant{Rate: 1.5, Duration: 2 * time.Second},
 		"steps:100,200,400:20s": nil,
 	}
 	for in, want := range good {
