@@ -520,4 +520,3 @@ func (c *Client) Close() {
 	c.active = map[*Conn]struct{}{}
 	c.mu.Unlock()
 }
-

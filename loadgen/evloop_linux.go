@@ -83,7 +83,7 @@ type eventLoop struct {
 	oob         []byte
 	msg         unix.Msghdr
 	iov         unix.Iovec
-	origin      time.Time // the run's clock origin
+	origin      time.Time     // the run's clock origin
 	inflight    int           // requests started and not finished (pending included)
 	nConnecting int           // connections with a connect under way
 	pending     recQueue      // requests waiting for a connection

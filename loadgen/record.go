@@ -121,17 +121,17 @@ type Record struct {
 	FirstByte   time.Duration // first response byte read
 	Done        time.Duration // response fully read, or the error surfaced
 
-	NewConn      bool          // a connection was dialled for this request
-	WaitedSlot   bool          // waited for an in-flight slot (--max-inflight): generator lag
-	WaitedConn   bool          // waited for a free pooled connection (--connections)
-	SynRetrans   uint8         // SYN retransmits seen on the new connection (TCP_INFO)
-	Retrans      uint8         // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
-	Status       int           // HTTP status, 0 without a response
-	BytesOut     int64         // request bytes written
-	BytesIn      int64         // bytes of the response read: interim responses, status line, headers, body (not stray bytes after it)
-	Error        ErrorClass    // ErrNone when a response arrived
-	ErrorText    string        // the underlying error, for humans
-	Headers      []Header      // response headers the client was asked to keep
+	NewConn      bool       // a connection was dialled for this request
+	WaitedSlot   bool       // waited for an in-flight slot (--max-inflight): generator lag
+	WaitedConn   bool       // waited for a free pooled connection (--connections)
+	SynRetrans   uint8      // SYN retransmits seen on the new connection (TCP_INFO)
+	Retrans      uint8      // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
+	Status       int        // HTTP status, 0 without a response
+	BytesOut     int64      // request bytes written
+	BytesIn      int64      // bytes of the response read: interim responses, status line, headers, body (not stray bytes after it)
+	Error        ErrorClass // ErrNone when a response arrived
+	ErrorText    string     // the underlying error, for humans
+	Headers      []Header   // response headers the client was asked to keep
 	headerBuffer []byte
 }
 
@@ -263,7 +263,7 @@ func classifyExchangeError(err error, gotByte bool) ErrorClass {
 		return ErrTimeout
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return ErrReset
-	case errors.As(err, &tlsRecord):
+	case errors.As(err, &tlsRecord), errors.As(err, new(tls.AlertError)):
 		return ErrTLS
 	case !gotByte && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		return ErrClosed

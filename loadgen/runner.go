@@ -104,18 +104,18 @@ func (p *Progress) InFlight() int64 { return p.Started.Load() - p.Completed.Load
 
 // Stats summarises a finished run from the generator's point of view.
 type Stats struct {
-	RunStart    time.Time     // wall clock and monotonic origin of every offset
-	Elapsed     time.Duration // start to last completion
-	SendWindow  time.Duration // schedule length, or the last start if later
-	Planned     int64         // requests the schedule holds (-1: statistical)
+	RunStart   time.Time     // wall clock and monotonic origin of every offset
+	Elapsed    time.Duration // start to last completion
+	SendWindow time.Duration // schedule length, or the last start if later
+	Planned    int64         // requests the schedule holds (-1: statistical)
 	// ScheduledRate is the schedule's mean rate in requests/s (Schedule.Rate).
 	ScheduledRate float64
-	Started     int64
-	Completed   int64
-	NotSent     int64 // scheduled requests never sent because the run was interrupted
-	SlotWaits   int64 // requests that waited for an in-flight slot: the generator fell behind
-	MaxInflight int
-	Interrupted bool
+	Started       int64
+	Completed     int64
+	NotSent       int64 // scheduled requests never sent because the run was interrupted
+	SlotWaits     int64 // requests that waited for an in-flight slot: the generator fell behind
+	MaxInflight   int
+	Interrupted   bool
 }
 
 // Runner executes a Config. Use Progress while Run is going.
@@ -160,6 +160,10 @@ func NewRunner(cfg Config) (*Runner, error) {
 	return r, nil
 }
 
+// raiseFDLimit is RaiseFDLimit; a test that lowers the limit to exercise
+// fds_exhausted turns it off (raising the hard limit back needs privileges).
+var raiseFDLimit = RaiseFDLimit
+
 // Run sends the schedule and blocks until every started request has
 // finished. Cancelling ctx stops scheduling, ends in-flight requests (they
 // are recorded as canceled) and returns what was measured so far.
@@ -167,7 +171,7 @@ func (r *Runner) Run(ctx context.Context) Stats {
 	cfg := r.cfg
 	client := cfg.Client
 	defer close(r.done)
-	_, _, _ = RaiseFDLimit() // best effort: the CLI reports the limits
+	_, _, _ = raiseFDLimit() // best effort: the CLI reports the limits
 	start := time.Now()
 	client.setClock(start)
 	if r.OnStart != nil {
