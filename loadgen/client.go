@@ -60,7 +60,7 @@ type Request struct {
 type ClientConfig struct {
 	Request
 	Mode           ConnMode
-	Connections    int           // keep-alive pool size; default 64
+	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
 	Timeout        time.Duration // whole attempt, from its start; default 30s
 	ConnectTimeout time.Duration // TCP connect; default 10s, long enough to see SYN retries
 	RunID          string        // prefix of X-Request-Id; empty disables the header

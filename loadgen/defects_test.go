@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"net/http"
@@ -310,12 +309,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 				defer c.Close()
 				var total, canceled atomic.Int64
 				r, err := NewRunner(Config{Schedule: Schedule{Burst{Size: n, Every: time.Hour, Count: 2}}, Client: c, Engine: run.engine,
-					Sink: SinkFunc(func(rec *Record) {
-						total.Add(1)
-						if rec.Error == ErrCanceled {
-							canceled.Add(1)
-						}
-					})})
+					Sink: countCanceled(&total, &canceled)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -386,20 +380,12 @@ func fullListener(t *testing.T) string {
 func TestURLUserInfo(t *testing.T) {
 	var mu sync.Mutex
 	var auths []string
-	srv := newRawServer(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				c.Close()
-				return
-			}
-			mu.Lock()
-			auths = append(auths, req.Header.Get("Authorization"))
-			mu.Unlock()
-			c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
-		}
-	})
+	srv := newRawServer(t, serveRequests(func(req *http.Request) string {
+		mu.Lock()
+		auths = append(auths, req.Header.Get("Authorization"))
+		mu.Unlock()
+		return "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+	}))
 	u := "http://user:secretpw@" + srv.ln.Addr().String() + "/x"
 	collect(t, ClientConfig{Request: Request{URL: u}, Connections: 1}, Schedule{Burst{Size: 1, Every: time.Millisecond, Count: 1}})
 	collect(t, ClientConfig{Request: Request{URL: u, Headers: [][2]string{{"Authorization", "Bearer tok"}}}, Connections: 1},
@@ -461,8 +447,8 @@ func TestUserRequestIDHeader(t *testing.T) {
 // engine: the marginal allocations of 3000 more requests stay near zero.
 // The server answers without allocating, so the process count is ours.
 func TestNoAllocationsPerRequest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing-sensitive")
+	if raceEnabled {
+		t.Skip("the race detector allocates per request itself")
 	}
 	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	forEachEngine(t, func(t *testing.T, engine Engine) {

@@ -223,12 +223,7 @@ func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			var canceled, total atomic.Int64
 			r, err := NewRunner(Config{Schedule: Schedule{Constant{Rate: 200, Duration: time.Hour}}, Client: c, Engine: run.engine,
-				Sink: SinkFunc(func(rec *Record) {
-					total.Add(1)
-					if rec.Error == ErrCanceled {
-						canceled.Add(1)
-					}
-				})})
+				Sink: countCanceled(&total, &canceled)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -247,6 +242,16 @@ func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countCanceled is a sink counting records and canceled ones.
+func countCanceled(total, canceled *atomic.Int64) Sink {
+	return SinkFunc(func(rec *Record) {
+		total.Add(1)
+		if rec.Error == ErrCanceled {
+			canceled.Add(1)
+		}
+	})
 }
 
 // --engine loop refuses what it cannot run, with a reason.

@@ -104,16 +104,24 @@ func FuzzRespParser(f *testing.F) {
 			}
 			return v
 		}
-		whole := run([][]byte{in})
-		s := int(split) % (len(in) + 1)
-		two := run([][]byte{in[:s], in[s:]})
-		var bytewise [][]byte
-		for i := range in {
-			bytewise = append(bytewise, in[i:i+1])
-		}
-		one := run(bytewise)
-		if whole != two || whole != one {
-			t.Fatalf("whole %+v, split at %d %+v, byte by byte %+v", whole, s, two, one)
-		}
+		sameWhenSplit(t, in, split, run)
 	})
+}
+
+// sameWhenSplit runs a parser on in whole, cut in two at split, and byte
+// by byte, fails unless the verdicts agree, and returns the verdict.
+func sameWhenSplit[V comparable](t *testing.T, in []byte, split uint16, run func(parts [][]byte) V) V {
+	t.Helper()
+	whole := run([][]byte{in})
+	s := int(split) % (len(in) + 1)
+	two := run([][]byte{in[:s], in[s:]})
+	var bytewise [][]byte
+	for i := range in {
+		bytewise = append(bytewise, in[i:i+1])
+	}
+	one := run(bytewise)
+	if whole != two || whole != one {
+		t.Fatalf("whole %+v, split at %d %+v, byte by byte %+v", whole, s, two, one)
+	}
+	return whole
 }
