@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -59,12 +60,12 @@ type Request struct {
 type ClientConfig struct {
 	Request
 	Mode           ConnMode
-	Connections    int           // keep-alive pool size; default 64
+	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
 	Timeout        time.Duration // whole attempt, from its start; default 30s
 	ConnectTimeout time.Duration // TCP connect; default 10s, long enough to see SYN retries
 	RunID          string        // prefix of X-Request-Id; empty disables the header
 	KeepHeaders    []string      // response headers to copy into each Record
-	MaxBodyBytes   int           // larger bodies are a protocol_error; default 64 MiB
+	MaxBodyBytes   int           // a limit the user asked for: larger bodies are a protocol_error; 0: no limit (bodies are streamed, never held)
 	InsecureTLS    bool          // skip certificate verification
 	UserAgent      string        // default "queuegap"
 }
@@ -94,15 +95,21 @@ const requestIDMarker = "\x01queuegap-request-id\x01"
 
 // NewClient validates cfg and prepares the request bytes once.
 func NewClient(cfg ClientConfig) (*Client, error) {
+	// Error texts carry the URL without its password (RedactURL).
+	shown := RedactURL(cfg.URL)
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("bad URL %q: %w", cfg.URL, err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL, password included
+		}
+		return nil, fmt.Errorf("bad URL %q: %w", shown, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", cfg.URL)
+		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", shown)
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("bad URL %q: no host", cfg.URL)
+		return nil, fmt.Errorf("bad URL %q: no host", shown)
 	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = 64
@@ -116,8 +123,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.ConnectTimeout > cfg.Timeout {
 		cfg.ConnectTimeout = cfg.Timeout
 	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 64 << 20
+	if cfg.MaxBodyBytes < 0 {
+		cfg.MaxBodyBytes = 0
 	}
 	if cfg.Method == "" {
 		cfg.Method = fasthttp.MethodGet
@@ -144,7 +151,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		}
 	}
 	if p, err := strconv.Atoi(c.port); err != nil || p <= 0 || p > 65535 {
-		return nil, fmt.Errorf("bad URL %q: port %q", cfg.URL, c.port)
+		return nil, fmt.Errorf("bad URL %q: port %q", shown, c.port)
 	}
 	c.hostIsIP = net.ParseIP(c.host) != nil
 	if u.Scheme == "https" {
@@ -167,11 +174,20 @@ func (c *Client) buildRequest(u *url.URL) error {
 	req.SetRequestURI(u.RequestURI())
 	req.Header.SetHost(u.Host)
 	req.Header.SetUserAgent(c.cfg.UserAgent)
+	explicitAuth := false
 	for _, h := range c.cfg.Headers {
 		if err := validHeader(h[0], h[1]); err != nil {
 			return err
 		}
 		switch strings.ToLower(h[0]) {
+		case "authorization":
+			explicitAuth = true
+			req.Header.Add(h[0], h[1])
+		case "x-request-id":
+			if c.cfg.RunID != "" {
+				return fmt.Errorf("header %q is set by queuegap per request (<run-id>-<seq>); use --no-request-id to send your own", h[0])
+			}
+			req.Header.Add(h[0], h[1])
 		case "host":
 			req.Header.SetHost(h[1])
 		case "user-agent":
@@ -181,6 +197,12 @@ func (c *Client) buildRequest(u *url.URL) error {
 		default:
 			req.Header.Add(h[0], h[1])
 		}
+	}
+	if u.User != nil && !explicitAuth {
+		// What browsers and curl do with user:password@ in a URL.
+		pw, _ := u.User.Password()
+		cred := base64.StdEncoding.EncodeToString([]byte(u.User.Username() + ":" + pw))
+		req.Header.Set("Authorization", "Basic "+cred)
 	}
 	if c.cfg.RunID != "" {
 		req.Header.Set("X-Request-Id", requestIDMarker)
@@ -241,18 +263,19 @@ func ParseHeader(s string) ([2]string, error) {
 	return [2]string{name, value}, nil
 }
 
-// Conn is one client connection with its buffers and a reusable response,
+// Conn is one client connection with its buffers and response parser,
 // owned by one caller of DoOn at a time.
 type Conn struct {
 	lastUsed time.Duration // run offset when the last exchange ended
 	nc       net.Conn
 	tcp      net.Conn // the TCP connection under TLS, for TCP_INFO
-	br       *bufio.Reader
-	bw       *bufio.Writer
-	resp     fasthttp.Response
-	bytesIn  int
-	scratch  [20]byte
+	req      []byte   // the current request's bytes
+	rbuf     []byte   // read buffer: bodies pass through it, never held
+	parser   respParser
 }
+
+// connReadBuffer is each connection's read buffer.
+const connReadBuffer = 16 << 10
 
 // staleAfter: a keep-alive connection idle this long is checked before
 // reuse. Servers close idle connections after a keep-alive timeout (5 s in
@@ -266,13 +289,7 @@ const staleAfter = 100 * time.Millisecond
 // read means open and quiet; EOF, an error or unexpected bytes (e.g. a TLS
 // close_notify) mean it must not carry a request.
 func (cn *Conn) alive() bool {
-	return cn.br.Buffered() == 0 && socketQuiet(cn.tcp)
-}
-
-func (cn *Conn) Read(p []byte) (int, error) {
-	n, err := cn.nc.Read(p)
-	cn.bytesIn += n
-	return n, err
+	return socketQuiet(cn.tcp)
 }
 
 func (c *Client) since() time.Duration { return time.Since(c.clockStart) }
@@ -322,7 +339,7 @@ func (c *Client) DoOn(ctx context.Context, rec *Record, slot **Conn) {
 	} else {
 		rec.Start = c.since()
 	}
-	if c.exchange(ctx, cn, rec) && cn.br.Buffered() == 0 {
+	if c.exchange(ctx, cn, rec) {
 		cn.lastUsed = rec.Done
 		*slot = cn
 		return
@@ -365,9 +382,7 @@ func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 		rec.TLSDone = c.since()
 		nc = tc
 	}
-	cn := &Conn{nc: nc, tcp: tcp}
-	cn.br = bufio.NewReaderSize(cn, 16<<10)
-	cn.bw = bufio.NewWriterSize(nc, 4<<10)
+	cn := &Conn{nc: nc, tcp: tcp, rbuf: make([]byte, connReadBuffer)}
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -393,8 +408,9 @@ func pickAddr(addrs []net.IPAddr) string {
 	return addrs[0].IP.String()
 }
 
-// exchange writes the request and reads the response. It reports whether
-// the connection may be reused.
+// exchange writes the request and reads the response through the shared
+// parser, discarding the body as it passes. It reports whether the
+// connection may be reused.
 func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 	if err := cn.nc.SetDeadline(c.clockStart.Add(rec.Start + c.cfg.Timeout)); err != nil {
 		c.fail(ctx, rec, err, false)
@@ -407,40 +423,53 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 		c.fail(ctx, rec, err, false)
 		return false
 	}
-	cn.bytesIn = 0
-	n, err := c.writeRequest(cn, rec.Seq)
+	cn.req = c.appendRequest(cn.req[:0], rec.Seq)
+	n, err := cn.nc.Write(cn.req)
 	rec.BytesOut = int64(n)
 	if err != nil {
 		c.fail(ctx, rec, err, false)
 		return false
 	}
 	rec.Written = c.since()
-	// Peek blocks until the first response byte arrives: that is TTFB.
-	if _, err := cn.br.Peek(1); err != nil {
-		c.fail(ctx, rec, err, false)
-		return false
-	}
-	rec.FirstByte = c.since()
-	if rec.NewConn {
-		rec.Retrans = retransmits(cn.tcp)
-	}
-	resp := &cn.resp
-	resp.Reset()
-	resp.SkipBody = c.skipBody
-	err = resp.ReadLimitBody(cn.br, c.cfg.MaxBodyBytes)
-	rec.BytesIn = int64(cn.bytesIn - cn.br.Buffered())
-	if err != nil {
-		c.fail(ctx, rec, err, true)
-		return false
-	}
-	rec.Done = c.since()
-	rec.Status = resp.StatusCode()
-	for _, name := range c.cfg.KeepHeaders {
-		for _, v := range resp.Header.PeekAll(name) {
-			rec.keepHeader(name, v)
+	p := &cn.parser
+	p.reset(c.skipBody, int64(c.cfg.MaxBodyBytes))
+	gotByte := false
+	for {
+		n, err := cn.nc.Read(cn.rbuf)
+		if n > 0 {
+			if !gotByte {
+				// The first read returns when the first byte is in: TTFB.
+				gotByte = true
+				rec.FirstByte = c.since()
+				if rec.NewConn {
+					rec.Retrans = retransmits(cn.tcp)
+				}
+			}
+			used, done, perr := p.feed(rec, c.cfg.KeepHeaders, cn.rbuf[:n])
+			if perr != nil {
+				c.fail(ctx, rec, perr, true)
+				return false
+			}
+			if done {
+				rec.Done = c.since()
+				// Bytes after the response: the server and we disagree
+				// on framing, so the connection must not carry more.
+				return c.cfg.Mode == KeepAlive && !p.close && used == n
+			}
+		}
+		if err == io.EOF {
+			done, eerr := p.eof()
+			if done {
+				rec.Done = c.since()
+				return false
+			}
+			err = eerr
+		}
+		if err != nil {
+			c.fail(ctx, rec, err, gotByte)
+			return false
 		}
 	}
-	return c.cfg.Mode == KeepAlive && !resp.ConnectionClose()
 }
 
 func (c *Client) fail(ctx context.Context, rec *Record, err error, gotByte bool) {
@@ -452,26 +481,11 @@ func (c *Client) fail(ctx context.Context, rec *Record, err error, gotByte bool)
 	rec.ErrorText = err.Error()
 }
 
-func (c *Client) writeRequest(cn *Conn, seq uint64) (int, error) {
-	bw := cn.bw
-	n := len(c.prefix)
-	bw.Write(c.prefix)
-	if c.cfg.RunID != "" {
-		bw.WriteString(c.cfg.RunID)
-		bw.WriteByte('-')
-		id := strconv.AppendUint(cn.scratch[:0], seq, 10)
-		bw.Write(id)
-		bw.Write(c.suffix)
-		n += len(c.cfg.RunID) + 1 + len(id) + len(c.suffix)
-	}
-	return n, bw.Flush()
-}
-
 func (c *Client) closeConn(cn *Conn, serverCloses bool) {
 	c.mu.Lock()
 	delete(c.active, cn)
 	c.mu.Unlock()
-	if serverCloses && cn.resp.ConnectionClose() {
+	if serverCloses && cn.parser.close {
 		// Let the server close first so TIME_WAIT lands on its side: wait
 		// briefly for its FIN before closing ours, off the request's path.
 		go func() {
@@ -506,5 +520,3 @@ func (c *Client) Close() {
 	c.active = map[*Conn]struct{}{}
 	c.mu.Unlock()
 }
-
-var _ io.Reader = (*Conn)(nil)

@@ -86,6 +86,23 @@ func newRawServer(t *testing.T, handle func(net.Conn)) *rawServer {
 
 func (s *rawServer) url() string { return "http://" + s.ln.Addr().String() + "/x" }
 
+// serveRequests answers each request on a connection (its body read) with
+// the raw response answer returns.
+func serveRequests(answer func(*http.Request) string) func(net.Conn) {
+	return func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				c.Close()
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			c.Write([]byte(answer(req)))
+		}
+	}
+}
+
 func readRequest(c net.Conn) (*http.Request, error) {
 	return http.ReadRequest(bufio.NewReader(c))
 }
@@ -146,25 +163,18 @@ func testRequestAndHeaders(t *testing.T, engine Engine) {
 	var mu sync.Mutex
 	var ids []string
 	var conns atomic.Int64
+	serve := serveRequests(func(req *http.Request) string {
+		mu.Lock()
+		ids = append(ids, req.Header.Get("X-Request-Id"))
+		mu.Unlock()
+		if req.Header.Get("X-Custom") != "v 1" || req.Method != "POST" {
+			return "HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"
+		}
+		return "HTTP/1.1 200 OK\r\nServer-Timing: app;dur=1\r\nServer-Timing: queue;dur=2\r\nContent-Length: 2\r\n\r\nok"
+	})
 	srv := newRawServer(t, func(c net.Conn) {
 		conns.Add(1)
-		br := bufio.NewReader(c)
-		for {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				c.Close()
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			mu.Lock()
-			ids = append(ids, req.Header.Get("X-Request-Id"))
-			mu.Unlock()
-			if req.Header.Get("X-Custom") != "v 1" || req.Method != "POST" {
-				c.Write([]byte("HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n"))
-				continue
-			}
-			c.Write([]byte("HTTP/1.1 200 OK\r\nServer-Timing: app;dur=1\r\nServer-Timing: queue;dur=2\r\nContent-Length: 2\r\n\r\nok"))
-		}
+		serve(c)
 	})
 	recs, _ := collectWith(t, engine, ClientConfig{
 		Request:     Request{URL: srv.url(), Method: "POST", Headers: [][2]string{{"X-Custom", "v 1"}}, Body: []byte("{}")},

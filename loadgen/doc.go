@@ -2,14 +2,16 @@
 // and reports one Record per request.
 //
 // It owns the open-loop part of queuegap: arrival models (Stage, Schedule),
-// a precise dispatcher that never lets a slow target slow the schedule down,
-// and an HTTP/1.1 client that manages its own connections so every timing
-// belongs to exactly one request. Latency is measured from each request's
-// intended send time (coordinated-omission safe); the lag between intended
-// and actual start is recorded on its own. Two engines send the requests:
-// an event loop with its own epoll set and raw syscalls (evloop_linux.go,
-// keep-alive http:// runs) and a goroutine per connection or request (every
-// mode); both fill the same Records.
+// a precise dispatcher that never lets a slow target slow the schedule down
+// (dispatch.go), and an HTTP/1.1 client that manages its own connections so
+// every timing belongs to exactly one request. Latency is measured from each
+// request's intended send time (coordinated-omission safe); the lag between
+// intended and actual start is recorded on its own. One dispatcher drives
+// two engines that only move bytes: an event loop with its own epoll set and
+// raw syscalls (evloop_linux.go, keep-alive http:// runs) and a goroutine
+// per connection or request (engine_goroutines.go, client.go: every mode).
+// Both build requests and frame responses with the same wire code
+// (wire.go, framing.go), so the same bytes give the same Record on either.
 //
 // loadgen knows nothing about reports or server timing headers: finished
 // Records go to a Sink, and package analyze gives them meaning. Data flows one

@@ -3,12 +3,8 @@
 package loadgen
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"runtime"
@@ -17,7 +13,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/valyala/fasthttp"
 	"golang.org/x/sys/unix"
 )
 
@@ -51,10 +46,7 @@ const loopRawWaitMax = 2 * time.Millisecond
 const loopYieldEvery = 2 * time.Millisecond
 
 // loopMaxWait bounds any wait, so cancellation is seen promptly.
-const loopMaxWait = 50 * time.Millisecond
-
-// maxResponseHeader bounds a response's status line and headers.
-const maxResponseHeader = 64 << 10
+const loopMaxWait = maxWait
 
 type loopConnState uint8
 
@@ -72,12 +64,8 @@ type loopConn struct {
 	req     []byte // the current request's bytes
 	out     []byte // the part of req not yet written
 	wantOut bool   // EPOLLOUT registered
-	hdr     []byte // response bytes up to the end of the headers
-	hdrDone bool
-	body    bodyFramer
 	gotByte bool
-	close   bool // the response asked to close the connection
-	scratch [20]byte
+	parser  respParser
 }
 
 // eventLoop is the state of one run of the event-loop engine.
@@ -87,46 +75,32 @@ type eventLoop struct {
 	sa          unix.Sockaddr
 	family      int
 	addr        string
-	conns       []loopConn
-	idle        []int // indexes of idle connections
-	empty       []int // indexes of connection slots without a socket
+	conns       []*loopConn // slots grow on demand up to Connections
+	idle        []int       // indexes of idle connections
+	empty       []int       // indexes of connection slots without a socket
 	events      []unix.EpollEvent
 	rbuf        []byte
 	oob         []byte
 	msg         unix.Msghdr
 	iov         unix.Iovec
-	hdrRead     bufio.Reader
-	hdrSrc      bytes.Reader
-	resp        fasthttp.ResponseHeader
-	start       time.Time
+	origin      time.Time     // the run's clock origin
 	inflight    int           // requests started and not finished (pending included)
 	nConnecting int           // connections with a connect under way
-	pending     []*Record     // FIFO of requests waiting for a connection
+	pending     recQueue      // requests waiting for a connection
 	nextDue     time.Duration // earliest request or connect deadline among busy connections
 	pwait2      bool          // epoll_pwait2 works (Linux ≥ 5.11)
+	lastYield   time.Duration
 	finish      func(*Record)
 }
 
-// loopSupported says whether the event-loop engine can run c's requests.
-func loopSupported(c *Client) error {
-	switch {
-	case c.cfg.Mode != KeepAlive:
-		return errors.New("the event-loop engine runs keep-alive connections only")
-	case c.tlsConfig != nil:
-		return errors.New("the event-loop engine does not speak TLS")
-	case !c.hostIsIP:
-		return errors.New("the event-loop engine needs an IP address in the URL, not a host name")
-	}
-	return nil
-}
+func loopPlatform() error { return nil }
 
 // newEventLoop prepares a run of c's requests; finish receives each
 // finished record.
 func newEventLoop(c *Client, start time.Time, finish func(*Record)) (*eventLoop, error) {
 	ip := net.ParseIP(c.host)
 	port, _ := strconv.Atoi(c.port)
-	l := &eventLoop{c: c, start: start, finish: finish, pwait2: true,
-		conns:  make([]loopConn, c.cfg.Connections),
+	l := &eventLoop{c: c, origin: start, finish: finish, pwait2: true,
 		events: make([]unix.EpollEvent, 256),
 		rbuf:   make([]byte, 64<<10),
 		oob:    make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*2),
@@ -146,11 +120,6 @@ func newEventLoop(c *Client, start time.Time, finish func(*Record)) (*eventLoop,
 		return nil, fmt.Errorf("event loop: epoll: %w", err)
 	}
 	l.ep = ep
-	for i := range l.conns {
-		l.conns[i].fd = -1
-		l.empty = append(l.empty, len(l.conns)-1-i) // slot 0 is used first
-	}
-	l.hdrRead = *bufio.NewReaderSize(&l.hdrSrc, maxResponseHeader+64)
 	l.iov.Base = &l.rbuf[0]
 	l.iov.SetLen(len(l.rbuf))
 	l.msg.Iov = &l.iov
@@ -158,124 +127,84 @@ func newEventLoop(c *Client, start time.Time, finish func(*Record)) (*eventLoop,
 	return l, nil
 }
 
-func (l *eventLoop) since() time.Duration { return time.Since(l.start) }
+func (l *eventLoop) since() time.Duration { return time.Since(l.origin) }
 
-// runLoop is Runner.Run's body for the event-loop engine. It returns how
-// many requests it started.
-func (r *Runner) runLoop(ctx context.Context, l *eventLoop, slots chan struct{}) uint64 {
-	cfg := r.cfg
-	p := &r.Progress
-	start := l.start
-	it := cfg.Schedule.iterator()
-	var seq uint64
-	var at time.Duration
-	var left int // requests of the current event not yet dispatched
-	exhausted := false
-	var lastWake, prevAt, gapAvg, lastYield time.Duration
-	slotWaiting := false
-	nextEvent := func() {
-		a, n, ok := it.next()
-		if !ok {
-			exhausted = true
-			return
-		}
-		if seq > 0 {
-			gapAvg += (a - prevAt - gapAvg) / 8 // moving average of request gaps
-		}
-		prevAt = a
-		at, left = a, n
-		p.Scheduled.Add(int64(n))
-	}
-	for ctx.Err() == nil {
-		if left == 0 && !exhausted {
-			nextEvent()
-		}
-		now := time.Since(start)
-		// Dispatch what is due, within the in-flight bound.
-		for left > 0 && at <= now {
-			if l.inflight >= cfg.MaxInflight {
-				if !slotWaiting {
-					slotWaiting = true
-					p.SlotWaits.Add(1)
-				}
-				break
-			}
-			seq++
-			left--
-			rec := r.records.Get().(*Record)
-			rec.Seq = seq
-			rec.Intended = at
-			rec.WaitedSlot = slotWaiting
-			slotWaiting = false
-			slots <- struct{}{} // never blocks: inflight < MaxInflight
-			p.Started.Add(1)
-			l.inflight++
-			rec.WaitedConn = len(l.idle) == 0 && len(l.empty) == 0
-			l.pending = append(l.pending, rec)
-			l.assign()
-			if left == 0 && !exhausted {
-				nextEvent()
-			}
-		}
-		if exhausted && left == 0 && l.inflight == 0 {
-			break
-		}
-		l.checkDeadlines(now)
-		// Raw waits keep the processor, so yield it now and then to other
-		// goroutines (progress, results writer, signals) and to sysmon's
-		// preemption. Not on every pass: a yield can wake another thread.
-		// The thread is not locked either: a locked goroutine's yield hands
-		// its processor to another thread and back, two wake-ups each time.
-		if now-lastYield >= loopYieldEvery {
-			lastYield = now
-			runtime.Gosched()
-		}
-
-		// When to wake for the next send: never sooner than one batch window
-		// after the last wake-up (see DefaultBatchWindow).
-		window := min(cfg.BatchWindow, batchGaps*gapAvg)
-		wake := time.Duration(-1)
-		if left > 0 && !slotWaiting {
-			wake = max(at, lastWake+window)
-		}
-		now = time.Since(start)
-		if wake >= 0 && wake <= now {
-			lastWake = now
-			l.poll(0)
-			continue
-		}
-		busy := l.inflight - len(l.pending)
-		deadline := now + loopMaxWait
-		if wake >= 0 {
-			deadline = wake
-		}
-		if busy > 0 && l.nextDue > 0 && l.nextDue < deadline {
-			deadline = max(l.nextDue, now)
-		}
-		// Wait for responses as they come when nothing is to be sent within
-		// a window (or a connect is under way: its time is taken when it is
-		// seen); otherwise sleep to the send time and collect what arrived
-		// on the way, timed by the kernel.
-		if busy > 0 && (wake < 0 || wake-now > window || l.connecting()) {
-			l.poll(deadline - now)
-		} else {
-			rawSleep(deadline - now)
-			l.poll(0)
-		}
-		if wake >= 0 && time.Since(start) >= wake {
-			lastWake = wake
-		}
-	}
-	l.shutdown(ctx)
-	return seq
+// free reports whether a request started now gets a connection at once.
+func (l *eventLoop) free() bool {
+	return l.pending.len() == 0 && (len(l.idle) > 0 || len(l.empty) > 0 || len(l.conns) < l.c.cfg.Connections)
 }
+
+// start queues rec for a connection and starts what can start.
+func (l *eventLoop) start(rec *Record) {
+	l.inflight++
+	l.pending.push(rec)
+	l.assign()
+}
+
+// sleep waits for the next send at until. It waits for responses as they
+// come when nothing is to be sent within a window (or a connect is under
+// way: its time is taken when it is seen); otherwise it sleeps to the send
+// time and collects what arrived on the way, timed by the kernel.
+func (l *eventLoop) sleep(until, window time.Duration) {
+	now := l.tick()
+	if until <= now {
+		l.poll(0)
+		return
+	}
+	busy := l.inflight - l.pending.len()
+	deadline := until
+	if busy > 0 && l.nextDue > 0 && l.nextDue < deadline {
+		deadline = max(l.nextDue, now)
+	}
+	if busy > 0 && (until-now > window || l.connecting()) {
+		l.poll(deadline - now)
+	} else {
+		rawSleep(deadline - now)
+		l.poll(0)
+	}
+}
+
+// await waits for responses (or the next request deadline), boundedly.
+func (l *eventLoop) await() {
+	now := l.tick()
+	deadline := now + loopMaxWait
+	if l.nextDue > 0 && l.nextDue < deadline {
+		deadline = max(l.nextDue, now)
+	}
+	if l.inflight-l.pending.len() > 0 {
+		l.poll(deadline - now)
+	} else {
+		rawSleep(deadline - now)
+		l.poll(0)
+	}
+}
+
+// tick fails requests past their deadlines and now and then yields the
+// processor. Raw waits keep the processor, so the loop offers it to other
+// goroutines (progress, results writer, signals) and to sysmon's
+// preemption. Not on every pass: a yield can wake another thread. The
+// thread is not locked either: a locked goroutine's yield hands its
+// processor to another thread and back, two wake-ups each time.
+func (l *eventLoop) tick() time.Duration {
+	now := l.since()
+	l.checkDeadlines(now)
+	if now-l.lastYield >= loopYieldEvery {
+		l.lastYield = now
+		runtime.Gosched()
+		now = l.since()
+	}
+	return now
+}
+
+func (l *eventLoop) stop(ctx context.Context) { l.shutdown(ctx) }
 
 // connecting reports whether a connect is in progress.
 func (l *eventLoop) connecting() bool { return l.nConnecting > 0 }
 
-// assign starts pending requests on free connections, idle ones first.
+// assign starts pending requests on free connections: idle ones first,
+// then slots without a socket, then new slots up to Connections.
 func (l *eventLoop) assign() {
-	for len(l.pending) > 0 {
+	for l.pending.len() > 0 {
 		var i int
 		switch {
 		case len(l.idle) > 0:
@@ -284,23 +213,22 @@ func (l *eventLoop) assign() {
 		case len(l.empty) > 0:
 			i = l.empty[len(l.empty)-1]
 			l.empty = l.empty[:len(l.empty)-1]
+		case len(l.conns) < l.c.cfg.Connections:
+			i = len(l.conns)
+			l.conns = append(l.conns, &loopConn{fd: -1})
 		default:
 			return
 		}
-		rec := l.pending[0]
-		copy(l.pending, l.pending[1:])
-		l.pending[len(l.pending)-1] = nil
-		l.pending = l.pending[:len(l.pending)-1]
-		l.begin(i, rec)
+		l.begin(i, l.pending.pop())
 	}
 }
 
 // begin starts rec on connection slot i: dial if it has no socket, else write.
 func (l *eventLoop) begin(i int, rec *Record) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	cn.rec = rec
-	cn.hdr = cn.hdr[:0]
-	cn.hdrDone, cn.gotByte, cn.close = false, false, false
+	cn.gotByte = false
+	cn.parser.reset(l.c.skipBody, int64(l.c.cfg.MaxBodyBytes))
 	rec.Start = l.since()
 	if t := rec.Start + l.c.cfg.Timeout; t < l.nextDue || l.nextDue == 0 {
 		l.nextDue = t
@@ -317,7 +245,7 @@ func (l *eventLoop) begin(i int, rec *Record) {
 }
 
 func (l *eventLoop) dial(i int) error {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	fd, err := unix.Socket(l.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("dial tcp %s: %w", l.addr, os.NewSyscallError("socket", err))
@@ -341,7 +269,7 @@ func (l *eventLoop) dial(i int) error {
 
 // connected finishes a non-blocking connect.
 func (l *eventLoop) connected(i int) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	l.nConnecting--
 	cn.state = lcBusy
 	soErr, err := unix.GetsockoptInt(cn.fd, unix.SOL_SOCKET, unix.SO_ERROR)
@@ -354,25 +282,16 @@ func (l *eventLoop) connected(i int) {
 	}
 	rec := cn.rec
 	rec.ConnectDone = l.since()
-	if info, err := unix.GetsockoptTCPInfo(cn.fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-		rec.SynRetrans = uint8(min(info.Total_retrans, 255))
-	}
+	rec.SynRetrans = tcpRetrans(cn.fd)
 	l.send(i)
 }
 
 // send writes the request of connection i (or what is left of it).
 func (l *eventLoop) send(i int) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	rec := cn.rec
 	if len(cn.out) == 0 && rec.Written == 0 {
-		c := l.c
-		cn.req = append(cn.req[:0], c.prefix...)
-		if c.cfg.RunID != "" {
-			cn.req = append(cn.req, c.cfg.RunID...)
-			cn.req = append(cn.req, '-')
-			cn.req = append(cn.req, strconv.AppendUint(cn.scratch[:0], rec.Seq, 10)...)
-			cn.req = append(cn.req, c.suffix...)
-		}
+		cn.req = l.c.appendRequest(cn.req[:0], rec.Seq)
 		cn.out = cn.req
 	}
 	for len(cn.out) > 0 {
@@ -397,7 +316,7 @@ func (l *eventLoop) send(i int) {
 }
 
 func (l *eventLoop) setWantOut(i int, want bool) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	if cn.wantOut == want {
 		return
 	}
@@ -414,7 +333,7 @@ func (l *eventLoop) poll(d time.Duration) {
 	n := l.epollWait(d)
 	for _, ev := range l.events[:n] {
 		i := int(ev.Fd)
-		cn := &l.conns[i]
+		cn := l.conns[i]
 		switch cn.state {
 		case lcConnecting:
 			if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 {
@@ -439,7 +358,7 @@ func (l *eventLoop) poll(d time.Duration) {
 
 // receive reads what connection i has and completes its response if it can.
 func (l *eventLoop) receive(i int) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	rec := cn.rec
 	for cn.state == lcBusy {
 		l.iov.SetLen(len(l.rbuf))
@@ -461,14 +380,11 @@ func (l *eventLoop) receive(i int) {
 			l.eof(i, at)
 			return
 		}
-		rec.BytesIn += int64(n)
 		if !cn.gotByte {
 			cn.gotByte = true
 			rec.FirstByte = at
 			if rec.NewConn {
-				if info, err := unix.GetsockoptTCPInfo(cn.fd, unix.IPPROTO_TCP, unix.TCP_INFO); err == nil {
-					rec.Retrans = uint8(min(info.Total_retrans, 255))
-				}
+				rec.Retrans = tcpRetrans(cn.fd)
 			}
 		}
 		if l.consume(i, l.rbuf[:n], at) || n < len(l.rbuf) {
@@ -483,7 +399,7 @@ func (l *eventLoop) receive(i int) {
 // now.
 func (l *eventLoop) receiveTime(rec *Record) time.Duration {
 	nowWall := time.Now()
-	now := nowWall.Sub(l.start)
+	now := nowWall.Sub(l.origin)
 	oob := l.oob[:l.msg.Controllen]
 	for len(oob) >= unix.SizeofCmsghdr {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
@@ -510,103 +426,33 @@ func (l *eventLoop) receiveTime(rec *Record) time.Duration {
 // consume feeds response bytes to connection i's parser; it reports whether
 // the request finished (completed or failed).
 func (l *eventLoop) consume(i int, b []byte, at time.Duration) bool {
-	cn := &l.conns[i]
-	rec := cn.rec
-	for !cn.hdrDone {
-		from := max(0, len(cn.hdr)-3)
-		cn.hdr = append(cn.hdr, b...)
-		b = nil
-		end := bytes.Index(cn.hdr[from:], []byte("\r\n\r\n"))
-		if end < 0 {
-			if len(cn.hdr) > maxResponseHeader {
-				l.fail(i, ErrProtocol, fmt.Errorf("response headers longer than %d bytes", maxResponseHeader))
-				return true
-			}
-			return false
-		}
-		end += from + 4
-		l.hdrSrc.Reset(cn.hdr[:end])
-		l.hdrRead.Reset(&l.hdrSrc)
-		l.resp.Reset()
-		if err := l.resp.Read(&l.hdrRead); err != nil {
-			l.fail(i, ErrProtocol, fmt.Errorf("bad response: %w", err))
-			return true
-		}
-		rest := cn.hdr[end:]
-		status := l.resp.StatusCode()
-		if status >= 100 && status < 200 && status != 101 {
-			// An interim response (100 Continue, 103 Early Hints): the real
-			// one follows.
-			b = append(l.rbuf[:0:0], rest...)
-			cn.hdr = cn.hdr[:0]
-			if len(b) == 0 {
-				return false
-			}
-			continue
-		}
-		if status == 101 {
-			l.fail(i, ErrProtocol, errors.New("bad response: 101 Switching Protocols is not supported"))
-			return true
-		}
-		rec.Status = status
-		for _, name := range l.c.cfg.KeepHeaders {
-			for _, v := range l.resp.PeekAll(name) {
-				rec.keepHeader(name, v)
-			}
-		}
-		cn.close = l.resp.ConnectionClose()
-		cl := l.resp.ContentLength()
-		if l.c.skipBody || status == 204 || status == 304 {
-			cl = 0
-		}
-		if cl > l.c.cfg.MaxBodyBytes {
-			l.fail(i, ErrProtocol, fmt.Errorf("bad response: %w", fasthttp.ErrBodyTooLarge))
-			return true
-		}
-		cn.body.reset(cl, l.c.cfg.MaxBodyBytes)
-		cn.hdrDone = true
-		b = rest
-		if cn.body.done() {
-			l.complete(i, len(b) > 0, at)
-			return true
-		}
-	}
-	if len(b) == 0 {
-		return false
-	}
-	used, done, err := cn.body.feed(b)
+	cn := l.conns[i]
+	used, done, err := cn.parser.feed(cn.rec, l.c.cfg.KeepHeaders, b)
 	if err != nil {
-		if errors.Is(err, errBodyTooLarge) {
-			err = fasthttp.ErrBodyTooLarge
-		}
-		l.fail(i, ErrProtocol, fmt.Errorf("bad response: %w", err))
+		l.fail(i, ErrProtocol, err)
 		return true
 	}
 	if done {
 		l.complete(i, used < len(b), at)
-		return true
 	}
-	return false
+	return done
 }
 
 // eof handles the server closing connection i.
 func (l *eventLoop) eof(i int, at time.Duration) {
-	cn := &l.conns[i]
-	switch {
-	case cn.hdrDone && cn.body.mode == framingUntilClose:
-		cn.close = true
+	cn := l.conns[i]
+	done, err := cn.parser.eof()
+	if done {
 		l.complete(i, false, at)
-	case !cn.gotByte:
-		l.fail(i, ErrClosed, io.EOF)
-	default:
-		l.fail(i, ErrProtocol, io.ErrUnexpectedEOF)
+		return
 	}
+	l.fail(i, classifyExchangeError(err, cn.gotByte), err)
 }
 
 // complete records a full response; extra says bytes followed it, which
 // makes the connection unusable.
 func (l *eventLoop) complete(i int, extra bool, at time.Duration) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	rec := cn.rec
 	rec.Done = at
 	if rec.Done < rec.FirstByte {
@@ -615,7 +461,7 @@ func (l *eventLoop) complete(i int, extra bool, at time.Duration) {
 	cn.rec = nil
 	// A response that came before the request was fully written (a 413 to a
 	// large body, say) leaves the connection mid-request: not reusable.
-	if cn.close || extra || len(cn.out) > 0 {
+	if cn.parser.close || extra || len(cn.out) > 0 {
 		l.closeConn(i)
 	} else {
 		cn.state = lcIdle
@@ -626,7 +472,7 @@ func (l *eventLoop) complete(i int, extra bool, at time.Duration) {
 
 // fail ends connection i's request with an error and closes the connection.
 func (l *eventLoop) fail(i int, class ErrorClass, err error) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	rec := cn.rec
 	cn.rec = nil
 	rec.Done = l.since()
@@ -643,7 +489,7 @@ func (l *eventLoop) done(rec *Record) {
 
 // closeConn closes connection i's socket; the slot can dial again.
 func (l *eventLoop) closeConn(i int) {
-	cn := &l.conns[i]
+	cn := l.conns[i]
 	if cn.fd >= 0 {
 		unix.Close(cn.fd) // also leaves the epoll set
 	}
@@ -669,8 +515,7 @@ func (l *eventLoop) checkDeadlines(now time.Duration) {
 	}
 	l.nextDue = 0
 	cfg := &l.c.cfg
-	for i := range l.conns {
-		cn := &l.conns[i]
+	for i, cn := range l.conns {
 		if cn.rec == nil {
 			continue
 		}
@@ -700,21 +545,21 @@ func (l *eventLoop) shutdown(ctx context.Context) {
 	if err == nil {
 		err = context.Canceled
 	}
-	for i := range l.conns {
-		if l.conns[i].rec != nil {
+	for i, cn := range l.conns {
+		if cn.rec != nil {
 			l.fail(i, ErrCanceled, err)
 		}
 	}
-	for _, rec := range l.pending {
+	for l.pending.len() > 0 {
+		rec := l.pending.pop()
 		rec.Start = l.since()
 		rec.Done = rec.Start
 		rec.Error = ErrCanceled
 		rec.ErrorText = err.Error()
 		l.done(rec)
 	}
-	l.pending = nil
-	for i := range l.conns {
-		if l.conns[i].fd >= 0 {
+	for i, cn := range l.conns {
+		if cn.fd >= 0 {
 			l.closeConn(i)
 		}
 	}

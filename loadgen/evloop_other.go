@@ -3,21 +3,18 @@
 package loadgen
 
 import (
-	"context"
 	"errors"
 	"time"
 )
 
 // eventLoop exists on Linux only (epoll, SO_TIMESTAMPNS); elsewhere the
 // goroutine engine runs everything.
-type eventLoop struct{}
+type eventLoop struct{ engine }
 
-func loopSupported(*Client) error {
+func loopPlatform() error {
 	return errors.New("the event-loop engine runs on Linux only")
 }
 
 func newEventLoop(*Client, time.Time, func(*Record)) (*eventLoop, error) {
 	return nil, errors.New("the event-loop engine runs on Linux only")
 }
-
-func (r *Runner) runLoop(context.Context, *eventLoop, chan struct{}) uint64 { return 0 }

@@ -7,16 +7,16 @@ import (
 )
 
 // bodyFramer finds where an HTTP/1.1 response body ends, fed the bytes as
-// they arrive, without keeping them. The event-loop engine needs only that
-// (the record keeps status and headers, never the body); fasthttp parses
-// the headers. Framing follows RFC 9112 §6.3: a fixed Content-Length, the
+// they arrive, without keeping them. Both engines need only that (the
+// record keeps status and headers, never the body); respParser (wire.go)
+// drives it after fasthttp has parsed the headers. Framing follows RFC 9112 §6.3: a fixed Content-Length, the
 // chunked coding (sizes, extensions and trailers), or until the server
 // closes the connection.
 type bodyFramer struct {
 	mode   framing
 	remain int64 // fixed: body bytes still due; chunked: data bytes left in this chunk
 	total  int64 // body bytes seen, against limit
-	limit  int64
+	limit  int64 // ≤ 0: no limit
 	chunk  chunkState
 	line   []byte // a chunk-size or trailer line being collected
 }
@@ -46,9 +46,10 @@ var errBodyTooLarge = errors.New("response body larger than the limit")
 
 // reset prepares the framer for a body of contentLength bytes as fasthttp
 // reports it: ≥ 0 fixed, -1 chunked, -2 until the connection closes.
-func (f *bodyFramer) reset(contentLength int, limit int) {
+// limit ≤ 0 means no limit.
+func (f *bodyFramer) reset(contentLength int, limit int64) {
 	line := f.line[:0]
-	*f = bodyFramer{line: line, limit: int64(limit)}
+	*f = bodyFramer{line: line, limit: limit}
 	switch {
 	case contentLength >= 0:
 		f.mode, f.remain = framingFixed, int64(contentLength)
@@ -85,7 +86,7 @@ func (f *bodyFramer) feed(b []byte) (used int, done bool, err error) {
 		return int(n), f.remain == 0, nil
 	case framingUntilClose:
 		f.total += int64(len(b))
-		if f.total > f.limit {
+		if f.limit > 0 && f.total > f.limit {
 			return len(b), false, errBodyTooLarge
 		}
 		return len(b), false, nil
@@ -148,7 +149,7 @@ func (f *bodyFramer) endLine(line []byte) error {
 			return nil
 		}
 		f.total += size
-		if f.total > f.limit {
+		if f.limit > 0 && f.total > f.limit {
 			return errBodyTooLarge
 		}
 		f.remain, f.chunk = size, chunkData

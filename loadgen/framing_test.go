@@ -89,17 +89,7 @@ func FuzzBodyFramer(f *testing.F) {
 			}
 			return v
 		}
-		whole := run([][]byte{in})
-		s := int(split) % (len(in) + 1)
-		two := run([][]byte{in[:s], in[s:]})
-		var bytewise [][]byte
-		for i := range in {
-			bytewise = append(bytewise, in[i:i+1])
-		}
-		one := run(bytewise)
-		if whole != two || whole != one {
-			t.Fatalf("whole %+v, split at %d %+v, byte by byte %+v", whole, s, two, one)
-		}
+		whole := sameWhenSplit(t, in, split, run)
 		if whole.used > len(in) {
 			t.Fatalf("used %d of %d bytes", whole.used, len(in))
 		}

@@ -56,3 +56,72 @@ func FuzzParseHeader(f *testing.F) {
 		}
 	})
 }
+
+// FuzzRespParser: the shared response parser's verdict does not depend on
+// how the bytes arrive (whole, in two parts, byte by byte): same bytes
+// used, completion, error, status and byte count. Both engines feed it
+// whatever each read returns.
+func FuzzRespParser(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"), uint16(20), false)
+	f.Add([]byte("HTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n2\nok\n0\n\n"), uint16(30), false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\n\r\nok"), uint16(5), true)
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\n\r\n"), uint16(1), false)
+	f.Add([]byte("HTTP/1.0 200 OK\r\n\r\nuntil close"), uint16(17), false)
+	f.Fuzz(func(t *testing.T, in []byte, split uint16, head bool) {
+		type verdict struct {
+			used    int
+			done    bool
+			err     bool
+			eofDone bool
+			status  int
+			bytesIn int64
+		}
+		run := func(parts [][]byte) verdict {
+			var p respParser
+			p.reset(head, 1<<16)
+			var rec Record
+			v := verdict{}
+			for _, part := range parts {
+				used, done, err := p.feed(&rec, []string{"Content-Type"}, part)
+				v.used += used
+				if err != nil {
+					return verdict{used: -1, err: true}
+				}
+				if done {
+					v.done = true
+					break
+				}
+				if used != len(part) {
+					t.Fatalf("used %d of %d without finishing", used, len(part))
+				}
+			}
+			if !v.done {
+				v.eofDone, _ = p.eof()
+			}
+			v.status, v.bytesIn = rec.Status, rec.BytesIn
+			if int64(v.used) != v.bytesIn {
+				t.Fatalf("used %d bytes, counted %d", v.used, v.bytesIn)
+			}
+			return v
+		}
+		sameWhenSplit(t, in, split, run)
+	})
+}
+
+// sameWhenSplit runs a parser on in whole, cut in two at split, and byte
+// by byte, fails unless the verdicts agree, and returns the verdict.
+func sameWhenSplit[V comparable](t *testing.T, in []byte, split uint16, run func(parts [][]byte) V) V {
+	t.Helper()
+	whole := run([][]byte{in})
+	s := int(split) % (len(in) + 1)
+	two := run([][]byte{in[:s], in[s:]})
+	var bytewise [][]byte
+	for i := range in {
+		bytewise = append(bytewise, in[i:i+1])
+	}
+	one := run(bytewise)
+	if whole != two || whole != one {
+		t.Fatalf("whole %+v, split at %d %+v, byte by byte %+v", whole, s, two, one)
+	}
+	return whole
+}

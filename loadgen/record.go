@@ -9,8 +9,6 @@ import (
 	"os"
 	"syscall"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // ErrorClass is a stable, documented code for why a request produced no
@@ -66,15 +64,19 @@ func (c ErrorClass) String() string {
 // was established (nothing was sent).
 func (c ErrorClass) DuringConnect() bool {
 	switch c {
-	case ErrRefused, ErrConnectTimeout, ErrPortsExhausted, ErrUnreachable, ErrDNS, ErrTLS, ErrConnect:
+	case ErrRefused, ErrConnectTimeout, ErrPortsExhausted, ErrUnreachable, ErrDNS, ErrTLS, ErrConnect, ErrFDsExhausted:
 		return true
 	}
 	return false
 }
 
-// GeneratorLimit says whether the class is the generator's own limit (file
-// descriptors, ephemeral ports), not something the target did.
-func (c ErrorClass) GeneratorLimit() bool { return c == ErrPortsExhausted || c == ErrFDsExhausted }
+// GeneratorLimit says whether the class is a limit of the generator's own
+// machine (ports, file descriptors), not a fault of the target: such
+// requests say nothing about the target and the run should be redone with
+// the limit raised.
+func (c ErrorClass) GeneratorLimit() bool {
+	return c == ErrPortsExhausted || c == ErrFDsExhausted
+}
 
 // ErrorClasses lists every client-side error class, for documentation.
 func ErrorClasses() []ErrorClass {
@@ -110,7 +112,7 @@ type Header struct {
 type Record struct {
 	Seq      uint64        // 1-based position in the schedule; part of X-Request-Id
 	Intended time.Duration // when the schedule wanted the request sent
-	Start    time.Duration // when the client began: in-flight slot taken and connection in hand or dial started
+	Start    time.Duration // when the client began: in-flight slot taken and connection in hand or dial started (a dial always starts here)
 
 	DNSDone     time.Duration // name resolved (new connections to a host name only)
 	ConnectDone time.Duration // TCP connect finished (new connections only)
@@ -126,7 +128,7 @@ type Record struct {
 	Retrans      uint8      // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
 	Status       int        // HTTP status, 0 without a response
 	BytesOut     int64      // request bytes written
-	BytesIn      int64      // response bytes read (headers and body)
+	BytesIn      int64      // bytes of the response read: interim responses, status line, headers, body (not stray bytes after it)
 	Error        ErrorClass // ErrNone when a response arrived
 	ErrorText    string     // the underlying error, for humans
 	Headers      []Header   // response headers the client was asked to keep
@@ -148,9 +150,9 @@ func (r *Record) TTFB() time.Duration {
 	return nonNeg(r.FirstByte - r.Intended)
 }
 
-// Ready is when the connection was ready to carry the request: after DNS,
-// TCP and TLS for a new connection, Start for a reused one (or a dial that
-// failed).
+// Ready is when the connection was ready to carry the request: for a new
+// connection after DNS, TCP and TLS (the later of ConnectDone and TLSDone),
+// otherwise Start (a reused connection, or a connect that never finished).
 func (r *Record) Ready() time.Duration {
 	if !r.NewConn || r.ConnectDone == 0 {
 		return r.Start
@@ -158,8 +160,8 @@ func (r *Record) Ready() time.Duration {
 	return max(r.ConnectDone, r.TLSDone)
 }
 
-// Connect is the whole setup of a new connection, DNS+TCP+TLS (a dial
-// starts at Start); 0 for a reused connection or a connect that never
+// Connect is the whole setup of a new connection, DNS + TCP + TLS
+// (Ready − Start); 0 for a reused connection or a connect that never
 // finished.
 func (r *Record) Connect() time.Duration {
 	if !r.NewConn || r.ConnectDone == 0 {
@@ -168,7 +170,8 @@ func (r *Record) Connect() time.Duration {
 	return nonNeg(r.Ready() - r.Start)
 }
 
-// DNS is the name lookup of a new connection, 0 without one.
+// DNS is the name resolution of a new connection (DNSDone − Start), 0 when
+// no name was resolved.
 func (r *Record) DNS() time.Duration {
 	if r.DNSDone == 0 {
 		return 0
@@ -176,7 +179,8 @@ func (r *Record) DNS() time.Duration {
 	return nonNeg(r.DNSDone - r.Start)
 }
 
-// TLS is the handshake of a new connection, 0 without one.
+// TLS is the TLS handshake of a new connection (TLSDone − ConnectDone), 0
+// without one.
 func (r *Record) TLS() time.Duration {
 	if r.TLSDone == 0 || r.ConnectDone == 0 {
 		return 0
@@ -229,6 +233,8 @@ func classifyDialError(err error) ErrorClass {
 		return ErrRefused
 	case errors.Is(err, syscall.EADDRNOTAVAIL):
 		return ErrPortsExhausted
+	case fdsExhausted(err):
+		return ErrFDsExhausted
 	case errors.Is(err, syscall.ENETUNREACH), errors.Is(err, syscall.EHOSTUNREACH):
 		return ErrUnreachable
 	case errors.As(err, &dnsErr):
@@ -245,28 +251,40 @@ func classifyDialError(err error) ErrorClass {
 // gotByte says whether any response byte had arrived.
 func classifyExchangeError(err error, gotByte bool) ErrorClass {
 	var tlsRecord tls.RecordHeaderError
+	var perr *protocolError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return ErrCanceled
+	case errors.As(err, &perr):
+		return ErrProtocol
+	case fdsExhausted(err):
+		return ErrFDsExhausted
 	case isTimeout(err):
 		return ErrTimeout
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNABORTED):
 		return ErrReset
-	case errors.As(err, &tlsRecord):
+	case errors.As(err, &tlsRecord), errors.As(err, new(tls.AlertError)):
 		return ErrTLS
 	case !gotByte && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
 		return ErrClosed
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, fasthttp.ErrBodyTooLarge):
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return ErrProtocol
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
-		return ErrOther
-	}
-	// Anything fasthttp's parser returns that is not an I/O error is a
-	// malformed response.
-	return ErrProtocol
+	return ErrOther
 }
+
+// fdsExhausted: EMFILE (this process) or ENFILE (the whole system) from
+// socket(), accept or anything else that needs a descriptor.
+func fdsExhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// protocolError is a response that is not valid HTTP/1.x, as found by the
+// shared response parser (wire.go).
+type protocolError struct{ err error }
+
+func (e *protocolError) Error() string { return "bad response: " + e.err.Error() }
+func (e *protocolError) Unwrap() error { return e.err }
 
 // isTimeout covers net.Error timeouts, deadline errors, and
 // fasthttp.ErrTimeout, which is not a net.Error.

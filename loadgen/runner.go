@@ -2,7 +2,10 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,11 +23,6 @@ type Sink interface {
 type SinkFunc func(*Record)
 
 func (f SinkFunc) Record(r *Record) { f(r) }
-
-type waiter interface {
-	until(at time.Duration)
-	close()
-}
 
 // DefaultBatchWindow caps how long the dispatcher may defer a request to
 // release it together with the next ones. Within the cap the window adapts
@@ -106,16 +104,18 @@ func (p *Progress) InFlight() int64 { return p.Started.Load() - p.Completed.Load
 
 // Stats summarises a finished run from the generator's point of view.
 type Stats struct {
-	RunStart    time.Time     // wall clock and monotonic origin of every offset
-	Elapsed     time.Duration // start to last completion
-	SendWindow  time.Duration // schedule length, or the last start if later
-	Planned     int64         // requests the schedule holds (-1: statistical)
-	Started     int64
-	Completed   int64
-	NotSent     int64 // scheduled requests never sent because the run was interrupted
-	SlotWaits   int64 // requests that waited for an in-flight slot: the generator fell behind
-	MaxInflight int
-	Interrupted bool
+	RunStart   time.Time     // wall clock and monotonic origin of every offset
+	Elapsed    time.Duration // start to last completion
+	SendWindow time.Duration // schedule length, or the last start if later
+	Planned    int64         // requests the schedule holds (-1: statistical)
+	// ScheduledRate is the schedule's mean rate in requests/s (Schedule.Rate).
+	ScheduledRate float64
+	Started       int64
+	Completed     int64
+	NotSent       int64 // scheduled requests never sent because the run was interrupted
+	SlotWaits     int64 // requests that waited for an in-flight slot: the generator fell behind
+	MaxInflight   int
+	Interrupted   bool
 }
 
 // Runner executes a Config. Use Progress while Run is going.
@@ -152,15 +152,17 @@ func NewRunner(cfg Config) (*Runner, error) {
 	case cfg.BatchWindow < 0:
 		cfg.BatchWindow = 0
 	}
-	if cfg.Engine == EngineLoop {
-		if err := loopSupported(cfg.Client); err != nil {
-			return nil, fmt.Errorf("--engine loop: %w", err)
-		}
+	if err := CheckEngine(cfg.Engine, cfg.Client.cfg); err != nil {
+		return nil, err
 	}
 	r := &Runner{cfg: cfg, done: make(chan struct{})}
 	r.records.New = func() any { return &Record{headerBuffer: make([]byte, 0, 256)} }
 	return r, nil
 }
+
+// raiseFDLimit is RaiseFDLimit; a test that lowers the limit to exercise
+// fds_exhausted turns it off (raising the hard limit back needs privileges).
+var raiseFDLimit = RaiseFDLimit
 
 // Run sends the schedule and blocks until every started request has
 // finished. Cancelling ctx stops scheduling, ends in-flight requests (they
@@ -169,186 +171,106 @@ func (r *Runner) Run(ctx context.Context) Stats {
 	cfg := r.cfg
 	client := cfg.Client
 	defer close(r.done)
+	_, _, _ = raiseFDLimit() // best effort: the CLI reports the limits
 	start := time.Now()
 	client.setClock(start)
 	if r.OnStart != nil {
 		r.OnStart(start)
 	}
-
 	p := &r.Progress
 	p.MaxInflight.Store(int64(cfg.MaxInflight))
-	var sinkMu sync.Mutex
-	var lastStart atomic.Int64
-	slots := make(chan struct{}, cfg.MaxInflight)
-	// finish hands a finished record to the sink. Calling the sink here,
-	// under a mutex, avoids waking a collector goroutine per request.
-	finish := func(rec *Record) {
-		for s := int64(rec.Start); ; {
-			cur := lastStart.Load()
-			if s <= cur || lastStart.CompareAndSwap(cur, s) {
-				break
-			}
-		}
-		if rec.Error != ErrNone {
-			p.Errors.Add(1)
-		}
-		<-slots
-		sinkMu.Lock()
-		cfg.Sink.Record(rec)
-		p.Completed.Add(1)
-		sinkMu.Unlock()
-		rec.reset()
-		r.records.Put(rec)
-	}
-
-	var sent int64
-	if l := r.eventLoop(start, finish); l != nil {
-		sent = int64(r.runLoop(ctx, l, slots))
-	} else {
-		sent = r.runGoroutines(ctx, start, slots, finish)
-	}
+	d := &dispatcher{r: r, start: start}
+	d.finishFn = d.finish
+	sent := d.run(ctx, r.engine(ctx, d))
 	elapsed := time.Since(start)
 
 	st := Stats{
-		RunStart:    start,
-		Elapsed:     elapsed,
-		Planned:     cfg.Schedule.Planned(),
-		Started:     sent,
-		Completed:   p.Completed.Load(),
-		SlotWaits:   p.SlotWaits.Load(),
-		MaxInflight: cfg.MaxInflight,
-		Interrupted: ctx.Err() != nil,
+		RunStart:      start,
+		Elapsed:       elapsed,
+		Planned:       cfg.Schedule.Planned(),
+		ScheduledRate: cfg.Schedule.Rate(),
+		Started:       int64(sent),
+		Completed:     p.Completed.Load(),
+		SlotWaits:     p.SlotWaits.Load(),
+		MaxInflight:   cfg.MaxInflight,
+		Interrupted:   ctx.Err() != nil,
 	}
 	st.SendWindow = cfg.Schedule.Length()
-	if ls := time.Duration(lastStart.Load()); ls > st.SendWindow {
+	if ls := time.Duration(d.lastStart.Load()); ls > st.SendWindow {
 		st.SendWindow = ls
 	}
 	if st.Interrupted {
 		st.SendWindow = min(st.SendWindow, elapsed)
 		if st.Planned >= 0 {
-			st.NotSent = st.Planned - sent
+			st.NotSent = st.Planned - st.Started
 		} else {
-			st.NotSent = max(0, p.Scheduled.Load()-sent)
+			st.NotSent = max(0, p.Scheduled.Load()-st.Started)
 		}
 	}
 	return st
 }
 
-// eventLoop returns the event loop for this run when the engine is (or
-// automatically picks) the loop, nil for goroutines.
-func (r *Runner) eventLoop(start time.Time, finish func(*Record)) *eventLoop {
-	if r.cfg.Engine == EngineGoroutines || loopSupported(r.cfg.Client) != nil {
-		return nil
+// engine returns the engine for this run: the event loop when the engine
+// is (or automatically picks) the loop and it can be set up, goroutines
+// otherwise. If the loop cannot start (no descriptor for its epoll set,
+// say), goroutines run and report the cause per request.
+func (r *Runner) engine(ctx context.Context, d *dispatcher) engine {
+	if r.cfg.Engine != EngineGoroutines && loopSupported(&r.cfg.Client.cfg) == nil {
+		if l, err := newEventLoop(r.cfg.Client, d.start, d.finishFn); err == nil {
+			return l
+		}
 	}
-	l, err := newEventLoop(r.cfg.Client, start, finish)
-	if err != nil {
-		return nil // out of descriptors, say: the goroutine engine will report it per request
-	}
-	return l
+	return newGoroutineEngine(ctx, r.cfg.Client, d)
 }
 
-// runGoroutines is Runner.Run's body for the goroutine engine. It returns
-// how many requests it started.
-func (r *Runner) runGoroutines(ctx context.Context, start time.Time, slots chan struct{}, finish func(*Record)) int64 {
-	cfg := r.cfg
-	client := cfg.Client
-	p := &r.Progress
-	stopAbort := context.AfterFunc(ctx, client.Abort)
-	defer stopAbort()
+// CheckEngine reports, without opening anything, whether engine e can run
+// requests configured by cc: nil for EngineAuto and EngineGoroutines, the
+// reason for EngineLoop when it cannot (new connections, TLS, a host name,
+// not Linux). A CLI can call it before creating any file.
+func CheckEngine(e Engine, cc ClientConfig) error {
+	switch e {
+	case EngineAuto, EngineGoroutines:
+		return nil
+	case EngineLoop:
+		if err := loopSupported(&cc); err != nil {
+			return fmt.Errorf("--engine loop: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown engine %d", e)
+}
 
-	// Keep-alive: one long-lived worker per connection, fed in schedule
-	// order. A request that finds no idle worker waits (counted as lag and
-	// flagged). New connections: a goroutine per request.
-	var wg sync.WaitGroup
-	keepAlive := client.cfg.Mode == KeepAlive
-	var jobs chan *Record
-	var idle atomic.Int64
-	if keepAlive {
-		jobs = make(chan *Record, cfg.MaxInflight)
-		for i := 0; i < client.cfg.Connections; i++ {
-			wg.Add(1)
-			idle.Add(1)
-			go func() {
-				defer wg.Done()
-				var cn *Conn
-				for rec := range jobs {
-					idle.Add(-1)
-					client.DoOn(ctx, rec, &cn)
-					finish(rec)
-					idle.Add(1)
-				}
-				if cn != nil {
-					client.closeConn(cn, false)
-				}
-			}()
-		}
+// EngineFor says which engine a run of c's requests with engine e uses:
+// EngineAuto resolves to the loop where it applies, goroutines otherwise.
+func (c *Client) EngineFor(e Engine) (Engine, error) {
+	if err := CheckEngine(e, c.cfg); err != nil {
+		return 0, err
 	}
+	if e == EngineAuto {
+		if loopSupported(&c.cfg) == nil {
+			return EngineLoop, nil
+		}
+		return EngineGoroutines, nil
+	}
+	return e, nil
+}
 
-	w := newWaiter(start)
-	var seq uint64
-	it := cfg.Schedule.iterator()
-	maxWindow := cfg.BatchWindow
-	var lastWake, prevAt, gapAvg time.Duration
-dispatch:
-	for {
-		at, n, ok := it.next()
-		if !ok {
-			break
-		}
-		p.Scheduled.Add(int64(n))
-		// Sleep only for a request that is not yet due, and never wake
-		// sooner than one batch window after the last wake-up: everything
-		// due by then goes out together (see DefaultBatchWindow). The lag
-		// this adds is bounded by the window and recorded per request.
-		if seq > 0 {
-			gapAvg += (at - prevAt - gapAvg) / 8 // moving average of request gaps
-		}
-		prevAt = at
-		if at > time.Since(start) {
-			window := min(maxWindow, batchGaps*gapAvg)
-			wake := max(at, lastWake+window)
-			w.until(wake)
-			lastWake = wake
-		}
-		for i := 0; i < n; i++ {
-			if ctx.Err() != nil {
-				break dispatch
-			}
-			waited := false
-			select {
-			case slots <- struct{}{}:
-			default:
-				waited = true
-				p.SlotWaits.Add(1)
-				select {
-				case slots <- struct{}{}:
-				case <-ctx.Done():
-					break dispatch
-				}
-			}
-			seq++
-			rec := r.records.Get().(*Record)
-			rec.Seq = seq
-			rec.Intended = at
-			rec.WaitedSlot = waited
-			p.Started.Add(1)
-			if keepAlive {
-				rec.WaitedConn = int64(len(jobs)) >= idle.Load()
-				jobs <- rec
-				continue
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				client.Do(ctx, rec)
-				finish(rec)
-			}()
-		}
+// loopSupported says whether the event-loop engine can run cc's requests.
+func loopSupported(cc *ClientConfig) error {
+	if err := loopPlatform(); err != nil {
+		return err
 	}
-	w.close()
-	if keepAlive {
-		close(jobs)
+	u, err := url.Parse(cc.URL)
+	if err != nil {
+		return fmt.Errorf("bad URL %q", RedactURL(cc.URL))
 	}
-	wg.Wait()
-	return int64(seq)
+	switch {
+	case cc.Mode != KeepAlive:
+		return errors.New("the event-loop engine runs keep-alive connections only")
+	case u.Scheme == "https":
+		return errors.New("the event-loop engine does not speak TLS")
+	case net.ParseIP(u.Hostname()) == nil:
+		return errors.New("the event-loop engine needs an IP address in the URL, not a host name")
+	}
+	return nil
 }

@@ -231,6 +231,32 @@ func (s Schedule) Planned() int64 {
 	return n
 }
 
+// Rate is the schedule's mean rate in requests per second: Planned over
+// Length, or, when a stage's count is only statistical (Poisson), the
+// expected count over Length. 0 for an empty schedule.
+func (s Schedule) Rate() float64 {
+	secs := s.Length().Seconds()
+	if secs <= 0 {
+		return 0
+	}
+	if p := s.Planned(); p >= 0 {
+		return float64(p) / secs
+	}
+	var n float64
+	for _, st := range s {
+		n += expected(st)
+	}
+	return n / secs
+}
+
+// expected is a stage's expected number of requests.
+func expected(st Stage) float64 {
+	if p, ok := st.(Poisson); ok {
+		return p.Rate * p.Duration.Seconds()
+	}
+	return float64(st.Planned())
+}
+
 func (s Schedule) String() string {
 	parts := make([]string, len(s))
 	for i, st := range s {
@@ -268,10 +294,44 @@ func (s Schedule) Validate() error {
 	if len(s) == 0 {
 		return fmt.Errorf("schedule is empty: give a rate, a burst, a ramp or a stage")
 	}
+	var length time.Duration
+	var n float64
 	for i, st := range s {
 		if err := validateStage(st); err != nil {
 			return fmt.Errorf("stage %d (%s): %w", i+1, st, err)
 		}
+		length += st.Length()
+		n += expected(st)
+	}
+	if length > maxLength || n > maxPlanned {
+		return fmt.Errorf("schedule %s is too large: at most %v and %g requests in all", s, maxLength, float64(maxPlanned))
+	}
+	return nil
+}
+
+// Bounds on one schedule: far beyond any real run, well inside int64
+// nanoseconds and counts, so Length and Planned never overflow.
+const (
+	maxLength  = 100 * 365 * 24 * time.Hour
+	maxPlanned = 1e9
+)
+
+// checkSize rejects a stage that overflows the bounds or plans no request.
+// rate is its mean rate, d its length.
+func checkSize(rate float64, d time.Duration) error {
+	if d > maxLength {
+		return fmt.Errorf("duration %v is over 100 years", d)
+	}
+	n := rate * d.Seconds()
+	if n > maxPlanned {
+		return fmt.Errorf("%s requests/s for %v is %.3g requests, over %g", fmtRate(rate), d, n, float64(maxPlanned))
+	}
+	if n < 1 {
+		least := time.Duration(math.Ceil(float64(time.Second) / rate))
+		if least > time.Millisecond {
+			least = (least + time.Millisecond - 1).Truncate(time.Millisecond)
+		}
+		return fmt.Errorf("rate %s/s for %v sends no request: make --duration at least %v", fmtRate(rate), d, least)
 	}
 	return nil
 }
@@ -303,9 +363,15 @@ func validateSteady(rate float64, d time.Duration) error {
 func validateStage(st Stage) error {
 	switch s := st.(type) {
 	case Constant:
-		return validateSteady(s.Rate, s.Duration)
+		if err := validateSteady(s.Rate, s.Duration); err != nil {
+			return err
+		}
+		return checkSize(s.Rate, s.Duration)
 	case Poisson:
-		return validateSteady(s.Rate, s.Duration)
+		if err := validateSteady(s.Rate, s.Duration); err != nil {
+			return err
+		}
+		return checkSize(s.Rate, s.Duration)
 	case Burst:
 		if s.Size <= 0 || s.Size > 1_000_000 {
 			return fmt.Errorf("burst size must be between 1 and 1000000")
@@ -315,6 +381,13 @@ func validateStage(st Stage) error {
 		}
 		if s.Every <= 0 {
 			return fmt.Errorf("interval between bursts must be > 0")
+		}
+		// Checked by division: the products themselves may overflow.
+		if int64(s.Count) > int64(maxLength/s.Every) {
+			return fmt.Errorf("%d bursts every %v last over 100 years", s.Count, s.Every)
+		}
+		if int64(s.Count) > int64(maxPlanned)/int64(s.Size) {
+			return fmt.Errorf("%d bursts of %d are over %g requests", s.Count, s.Size, float64(maxPlanned))
 		}
 	case Ramp:
 		if err := validateRate(s.From, "start rate"); err != nil {
@@ -329,6 +402,7 @@ func validateStage(st Stage) error {
 		if s.Duration <= 0 {
 			return fmt.Errorf("duration must be > 0")
 		}
+		return checkSize((s.From+s.To)/2, s.Duration)
 	case Steps:
 		if len(s.Rates) == 0 {
 			return fmt.Errorf("steps need at least one rate")
@@ -343,6 +417,19 @@ func validateStage(st Stage) error {
 		}
 		if s.StepDuration <= 0 {
 			return fmt.Errorf("step duration must be > 0")
+		}
+		if int64(len(s.Rates)) > int64(maxLength/s.StepDuration) {
+			return fmt.Errorf("%d steps of %v last over 100 years", len(s.Rates), s.StepDuration)
+		}
+		var n float64
+		for _, r := range s.Rates {
+			if err := checkSize(r, s.StepDuration); err != nil {
+				return err
+			}
+			n += r * s.StepDuration.Seconds()
+		}
+		if n > maxPlanned {
+			return fmt.Errorf("steps plan %.3g requests, over %g", n, float64(maxPlanned))
 		}
 	default:
 		return fmt.Errorf("unknown stage type %T", st)
@@ -445,21 +532,3 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func fmtRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
-
-// Rate is the schedule's mean rate in requests per second: what it asks
-// for, whatever a run achieves. A Poisson stage counts at its mean rate.
-func (s Schedule) Rate() float64 {
-	length := s.Length().Seconds()
-	if length <= 0 {
-		return 0
-	}
-	var n float64
-	for _, st := range s {
-		if p, ok := st.(Poisson); ok {
-			n += p.Rate * p.Duration.Seconds()
-			continue
-		}
-		n += float64(st.Planned())
-	}
-	return n / length
-}

@@ -101,7 +101,7 @@ func TestParseStage(t *testing.T) {
 		"poisson:50:1m":         Poisson{Rate: 50, Duration: time.Minute},
 		"burst:40:5s:3":         Burst{Size: 40, Every: 5 * time.Second, Count: 3},
 		"ramp:10:500:1m":        Ramp{From: 10, To: 500, Duration: time.Minute},
-		" RATE:1.5:500ms ":      Constant{Rate: 1.5, Duration: 500 * time.Millisecond},
+		" RATE:1.5:2s ":         Constant{Rate: 1.5, Duration: 2 * time.Second},
 		"steps:100,200,400:20s": nil,
 	}
 	for in, want := range good {
@@ -149,5 +149,59 @@ func TestScheduleValidate(t *testing.T) {
 	}
 	if err := (Schedule{Constant{Rate: 0, Duration: time.Second}}).Validate(); err == nil {
 		t.Fatal("zero rate validated")
+	}
+}
+
+func TestScheduleRate(t *testing.T) {
+	tests := []struct {
+		sched Schedule
+		want  float64
+	}{
+		{Schedule{Constant{Rate: 200, Duration: 10 * time.Second}}, 200},
+		{Schedule{Burst{Size: 40, Every: 5 * time.Second, Count: 3}}, 8},
+		{Schedule{Constant{Rate: 100, Duration: time.Second}, Constant{Rate: 300, Duration: time.Second}}, 200},
+		{Schedule{Poisson{Rate: 50, Duration: 2 * time.Second}}, 50},
+		{Schedule{Poisson{Rate: 50, Duration: time.Second}, Constant{Rate: 150, Duration: time.Second}}, 100},
+		{Schedule{}, 0},
+	}
+	for _, tt := range tests {
+		if got := tt.sched.Rate(); math.Abs(got-tt.want) > 1e-9 {
+			t.Errorf("%s: Rate %v, want %v", tt.sched, got, tt.want)
+		}
+	}
+}
+
+// Stages whose counts or lengths overflow, or that plan no request, are
+// refused with a one-line reason.
+func TestScheduleSizeLimits(t *testing.T) {
+	bad := []struct {
+		st   Stage
+		want string
+	}{
+		{Burst{Size: 4, Count: 4611686018427387904, Every: time.Second}, "100 years"},
+		{Burst{Size: 4, Count: 4611686018, Every: time.Nanosecond}, "requests"},
+		{Burst{Size: 1_000_000, Count: 1001, Every: time.Millisecond}, "requests"},
+		{Constant{Rate: 10, Duration: time.Nanosecond}, "rate 10/s for 1ns sends no request: make --duration at least 100ms"},
+		{Poisson{Rate: 0.5, Duration: time.Second}, "sends no request"},
+		{Ramp{From: 0, To: 1, Duration: time.Second}, "sends no request"},
+		{Steps{Rates: []float64{100, 0.1}, StepDuration: time.Second}, "sends no request"},
+		{Constant{Rate: 1e6, Duration: 2000 * time.Second}, "over"},
+		{Constant{Rate: 1, Duration: time.Duration(math.MaxInt64)}, "100 years"},
+		{Steps{Rates: []float64{1, 1, 1}, StepDuration: time.Duration(math.MaxInt64 / 2)}, "100 years"},
+	}
+	for _, tt := range bad {
+		err := validateStage(tt.st)
+		if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%#v: %v, want a one-line error mentioning %q", tt.st, err, tt.want)
+		}
+	}
+	long := Schedule{Constant{Rate: 1, Duration: 60 * 365 * 24 * time.Hour}, Constant{Rate: 1, Duration: 60 * 365 * 24 * time.Hour}}
+	if err := long.Validate(); err == nil {
+		t.Error("a schedule of 120 years validated")
+	}
+	for _, ok := range []Stage{Burst{Size: 1000, Count: 1000, Every: time.Second}, Constant{Rate: 10, Duration: 100 * time.Millisecond}, Constant{Rate: 0.001, Duration: time.Hour}} {
+		if err := validateStage(ok); err != nil {
+			t.Errorf("%s: %v", ok, err)
+		}
 	}
 }

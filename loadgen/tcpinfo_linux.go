@@ -7,10 +7,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// retransmits reads the connection's total retransmit count from TCP_INFO.
-// Right after connect, any retransmit was a SYN the server's kernel dropped
-// (a full accept queue, typically); more by the first response byte means
-// the request's own bytes were retransmitted.
+// tcpRetrans reads a socket's total retransmit count from TCP_INFO, capped
+// at 255. Right after connect, any retransmit was a SYN the server's kernel
+// dropped (a full accept queue, typically); more by the first response byte
+// means the request's own bytes were retransmitted.
+func tcpRetrans(fd int) uint8 {
+	info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+	if err != nil {
+		return 0
+	}
+	return uint8(min(info.Total_retrans, 255))
+}
+
+// retransmits is tcpRetrans for a Go connection.
 func retransmits(nc net.Conn) uint8 {
 	tc, ok := nc.(*net.TCPConn)
 	if !ok {
@@ -20,17 +29,9 @@ func retransmits(nc net.Conn) uint8 {
 	if err != nil {
 		return 0
 	}
-	var n uint32
-	raw.Control(func(fd uintptr) {
-		info, err := unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
-		if err == nil {
-			n = info.Total_retrans
-		}
-	})
-	if n > 255 {
-		n = 255
-	}
-	return uint8(n)
+	var n uint8
+	raw.Control(func(fd uintptr) { n = tcpRetrans(int(fd)) })
+	return n
 }
 
 // socketQuiet peeks at the socket without blocking: true when nothing is
