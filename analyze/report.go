@@ -95,6 +95,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if g.ConnWaits > 0 {
 		fmt.Fprintf(&b, "\n%d requests waited for a free pooled connection (--connections): counted as lag\n", g.ConnWaits)
 	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(&b, "\nWARNING: %s\n", w)
+	}
 	if s.Server.InvalidHeaders > 0 {
 		fmt.Fprintf(&b, "\n%d server timing header values were malformed or implausible and ignored\n", s.Server.InvalidHeaders)
 	}

@@ -52,7 +52,6 @@ type Plan struct {
 const (
 	MaxConnections = 1_000_000
 	MaxInflight    = 1_000_000
-	MaxPlanned     = 1_000_000_000
 	MaxWorkers     = 1000
 )
 
@@ -60,11 +59,6 @@ const (
 func (p *Plan) validate() (notes []string, err error) {
 	if err := p.Schedule.Validate(); err != nil {
 		return nil, &UsageError{err}
-	}
-	if n := p.Schedule.Planned(); n > MaxPlanned {
-		return nil, usagef("the schedule plans %d requests; the limit is %d per run (split it over several runs or shards)", n, MaxPlanned)
-	} else if n == 0 {
-		return nil, usagef("the schedule (%s) sends no request: lengthen it or raise the rate", p.Schedule)
 	}
 	cc := &p.Client
 	switch {
@@ -91,8 +85,11 @@ func (p *Plan) validate() (notes []string, err error) {
 		}
 		cc.URL = "http://127.0.0.1:1/" // stands in for the target's address while validating
 	}
-	// The client and runner check the URL, method, headers, body and the
-	// engine's applicability; building them opens nothing.
+	if err := loadgen.CheckEngine(p.Engine, *cc); err != nil {
+		return nil, &UsageError{err}
+	}
+	// The client and runner check the URL, method, headers and body;
+	// building them opens nothing.
 	client, err := loadgen.NewClient(*cc)
 	if err != nil {
 		return nil, &UsageError{err}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -126,8 +125,12 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		names[len(files.names)+i] = fmt.Sprintf("output %T", outs[i])
 	}
 
+	engine, err := client.EngineFor(p.Engine)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
 	info := analyze.RunInfo{
-		RunID: p.RunID, URL: shown, Method: cc.Method, Schedule: p.Schedule.String(),
+		RunID: p.RunID, URL: shown, Method: cc.Method, Schedule: p.Schedule.String(), Engine: engine.String(),
 		Rate: p.Schedule.Rate(), ConnMode: cc.Mode.String(), Planned: p.Schedule.Planned(),
 		MaxInflight: p.maxInflight(),
 	}
@@ -302,10 +305,4 @@ func evalChecks(sum *analyze.Summary, checks []analyze.Check) error {
 
 // RedactURL hides the password of a URL's userinfo, for anything written
 // or printed; the request itself carries it as Basic auth.
-func RedactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
-	}
-	return u.Redacted()
-}
+func RedactURL(raw string) string { return loadgen.RedactURL(raw) }

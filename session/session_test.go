@@ -34,7 +34,11 @@ func TestNewRejectsBadPlans(t *testing.T) {
 		{"empty schedule", func(p *Plan) { p.Schedule = nil }, "schedule"},
 		{"too many requests", func(p *Plan) {
 			p.Schedule = loadgen.Schedule{loadgen.Burst{Size: 1000, Every: time.Second, Count: 2_000_000}}
-		}, "limit"},
+		}, "requests"},
+		{"too many requests over several stages", func(p *Plan) {
+			b := loadgen.Burst{Size: 1000, Every: time.Second, Count: 600_000}
+			p.Schedule = loadgen.Schedule{b, b}
+		}, "requests"},
 		{"huge pool", func(p *Plan) { p.Client.Connections = MaxConnections + 1 }, "--connections"},
 		{"huge in-flight bound", func(p *Plan) { p.MaxInflight = MaxInflight + 1 }, "--max-inflight"},
 		{"no workers", func(p *Plan) { p.Target.Workers = 0 }, "workers"},

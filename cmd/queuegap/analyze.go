@@ -190,8 +190,12 @@ func (o *analyzeOptions) load(paths []string, timeline bool, checks []analyze.Ch
 			}
 		}
 	}
-	for _, w := range s.Warnings {
-		fmt.Fprintln(stderr, "queuegap: warning:", w)
+	if o.jsonOut {
+		// The text report shows them; JSON carries them in "warnings" and
+		// a person watching the terminal should see them too.
+		for _, w := range s.Warnings {
+			fmt.Fprintln(stderr, "queuegap: warning:", w)
+		}
 	}
 	return s, nil
 }

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -32,10 +35,16 @@ func TestHostileUserDefects(t *testing.T) {
 		{3, "compare --json still applies --fail-if", testCompareJSONChecks},
 		{3, "a check on a metric with no samples fails and says no data", testNoDataChecksFail},
 		{14, "HDR logs follow the reference tools' conventions", testHDRLogConventions},
+		{4, "a 100 MB body is read, counted and not held", testLargeBodyStreamed},
 		{5, "a full disk stops the run with exit 1 and whole lines", testDiskFull},
 		{6, "the scheduled rate comes from the schedule after a stall", testScheduledRateAfterStall},
 		{7, "analyze reports a cut trailer, gaps and duplicates and still reports", testAnalyzeIntegrity},
 		{7, "analyze refuses to merge different runs unless asked", testAnalyzeRefusesMixedRuns},
+		{8, "running out of descriptors is the generator's limit, with a warning", testFDLimit},
+		{8, "a descriptor limit too small to start is a one-line error", testTinyFDLimit},
+		{9, "a bare-LF response is read, on both engines", testBareLF},
+		{10, "both engines report the same outcome, status and bytes", testEnginesAgree},
+		{11, "a password in the URL is sent as Basic auth and never written", testSecrets},
 		{12, "an unknown testbed command is an error", testTestbedBogus},
 		{12, "demo shows the backlog the kernel honours", testDemoBacklogCapped},
 	} {
@@ -401,5 +410,199 @@ func testHDRLogConventions(t *testing.T) {
 	}
 	if s.Requests != 8 || s.Phases["total"].Count != 8 {
 		t.Errorf("HDR log read back %d requests (total count %d), want 8", s.Requests, s.Phases["total"].Count)
+	}
+}
+
+// rawServer answers every request on a connection with resp and keeps it
+// open (or closes it after one answer when closeAfter).
+func rawServer(t *testing.T, resp func(w *bufio.Writer), closeAfter bool) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					bw := bufio.NewWriterSize(c, 64<<10)
+					resp(bw)
+					if bw.Flush() != nil || closeAfter {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/"
+}
+
+func testLargeBodyStreamed(t *testing.T) {
+	const size = 100 << 20
+	url := rawServer(t, func(w *bufio.Writer) {
+		fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for n := 0; n < size; n += len(chunk) {
+			w.Write(chunk)
+		}
+	}, true)
+	out := filepath.Join(t.TempDir(), "r.jsonl")
+	cmd := queuegap("run", "-q", "--burst", "3", "--conn-mode", "new", "--out", out, url)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var got []analyze.Result
+	f, _ := os.Open(out)
+	defer f.Close()
+	analyze.ReadResults(f, func(_ *analyze.RunInfo, r *analyze.Result) error { got = append(got, *r); return nil })
+	for _, r := range got {
+		if r.Outcome != analyze.OutcomeOK || r.BytesIn < size {
+			t.Errorf("seq %d: outcome %s, %d bytes in (%s)", r.Seq, r.Outcome, r.BytesIn, r.ErrorText)
+		}
+	}
+	// Three bodies of 100 MB at once: held, they would need 300 MB.
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok && ru.Maxrss > 100<<10 {
+		t.Errorf("peak RSS %d MB reading 3 × 100 MB bodies", ru.Maxrss>>10)
+	}
+}
+
+// underLimit runs the CLI with RLIMIT_NOFILE (soft and hard) set to n.
+func underLimit(n int, args ...string) *exec.Cmd {
+	cmd := exec.Command("sh", append([]string{"-c", fmt.Sprintf("ulimit -n %d && exec \"$0\" \"$@\"", n), os.Args[0]}, args...)...)
+	cmd.Env = append(os.Environ(), "QUEUEGAP_TEST_MAIN=1")
+	return cmd
+}
+
+func testFDLimit(t *testing.T) {
+	srv := target(t, prefork.Config{Workers: 4, Backlog: 512, ServiceTime: 500 * time.Millisecond})
+	cmd := underLimit(64, "run", "-q", "--json", "--burst", "200", "--conn-mode", "new", srv.URL())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("run under ulimit -n 64: %v (%s)", err, stderr.String())
+	}
+	var s analyze.Summary
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Outcomes["fds_exhausted"] == 0 || s.Outcomes["connect_error"] != 0 || s.Generator.LimitErrors != s.Outcomes["fds_exhausted"] {
+		t.Errorf("outcomes %v, limit errors %d: want fds_exhausted, not connect_error", s.Outcomes, s.Generator.LimitErrors)
+	}
+	if !strings.Contains(strings.Join(s.Warnings, " "), "generator's own limits") {
+		t.Errorf("no warning about the generator's limits: %q", s.Warnings)
+	}
+}
+
+func testTinyFDLimit(t *testing.T) {
+	cmd := underLimit(4, "run", "--burst", "5", "http://127.0.0.1:1/")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	_ = cmd.Run()
+	msg := strings.TrimSpace(stderr.String())
+	if cmd.ProcessState.ExitCode() != exitFailure || strings.Contains(msg, "goroutine") || strings.Count(msg, "\n") > 0 || !strings.Contains(msg, "ulimit") {
+		t.Errorf("exit %d, stderr %q: want exit 1 and one line about ulimit", cmd.ProcessState.ExitCode(), msg)
+	}
+}
+
+func testBareLF(t *testing.T) {
+	url := rawServer(t, func(w *bufio.Writer) { w.WriteString("HTTP/1.1 200 OK\nContent-Length: 2\n\nok") }, false)
+	for _, engine := range []string{"loop", "goroutines"} {
+		cmd := queuegap("run", "-q", "--json", "--burst", "3", "--timeout", "20s", "--engine", engine, url)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", engine, err)
+		}
+		var s analyze.Summary
+		json.Unmarshal(out, &s)
+		if s.Outcomes["ok"] != 3 || s.Phases["total"].Max > 5000 {
+			t.Errorf("%s: outcomes %v, max total %v ms: want 3 ok, fast", engine, s.Outcomes, s.Phases["total"].Max)
+		}
+	}
+}
+
+func testEnginesAgree(t *testing.T) {
+	for _, c := range []struct{ name, resp string }{
+		{"1000 early hints then 200", strings.Repeat("HTTP/1.1 103 Early Hints\r\n\r\n", 1000) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"},
+		{"101 switching protocols", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n\r\n"},
+		{"bytes after the body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA-BYTES-THAT-ARE-NOT-OURS"},
+		{"duplicate equal Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok"},
+		{"duplicate differing Content-Length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 5\r\n\r\nok"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			url := rawServer(t, func(w *bufio.Writer) { w.WriteString(c.resp) }, false)
+			type seen struct {
+				outcome string
+				status  int
+				bytesIn int64
+			}
+			var got []seen
+			for _, engine := range []string{"loop", "goroutines"} {
+				out := filepath.Join(t.TempDir(), engine+".jsonl")
+				if err := queuegap("run", "-q", "--burst", "1", "--timeout", "5s", "--engine", engine, "--out", out, url).Run(); err != nil {
+					t.Fatalf("%s: %v", engine, err)
+				}
+				f, _ := os.Open(out)
+				analyze.ReadResults(f, func(_ *analyze.RunInfo, r *analyze.Result) error {
+					got = append(got, seen{r.Outcome, r.Status, r.BytesIn})
+					return nil
+				})
+				f.Close()
+			}
+			if len(got) != 2 || got[0] != got[1] {
+				t.Errorf("loop and goroutines disagree: %+v", got)
+			}
+		})
+	}
+}
+
+func testSecrets(t *testing.T) {
+	auth := make(chan string, 10)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case auth <- r.Header.Get("Authorization"):
+		default:
+		}
+		w.Write([]byte("ok"))
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	const secret = "s3cretPW"
+	dir := t.TempDir()
+	out, hlog := filepath.Join(dir, "r.jsonl"), filepath.Join(dir, "r.hlog")
+	url := "http://alice:" + secret + "@" + ln.Addr().String() + "/"
+	cmd := queuegap("run", "--burst", "2", "--out", out, "--hdr-log", hlog, url)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v (%s)", err, stderr.String())
+	}
+	if got := <-auth; got != "Basic YWxpY2U6czNjcmV0UFc=" {
+		t.Errorf("Authorization %q, want Basic for alice:%s", got, secret)
+	}
+	analyzed, _ := queuegap("analyze", out).CombinedOutput()
+	files, _ := os.ReadFile(out)
+	logs, _ := os.ReadFile(hlog)
+	for name, text := range map[string]string{"stdout": stdout.String(), "stderr": stderr.String(), "--out": string(files), "--hdr-log": string(logs), "analyze": string(analyzed)} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the password appears in %s", name)
+		}
+	}
+	if !strings.Contains(string(files), "alice:xxxxx@") {
+		t.Errorf("the results file does not name the URL with its password redacted")
 	}
 }

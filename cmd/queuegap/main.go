@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/queuegap/queuegap/loadgen"
 	"github.com/queuegap/queuegap/session"
 )
 
@@ -86,7 +87,20 @@ func main() {
 	os.Exit(execute(os.Args[1:]))
 }
 
+// minFDs is the fewest open files queuegap starts with: the standard
+// streams, the runtime's poller, a results file, an HDR log, a target's
+// listener and a handful of connections.
+const minFDs = 16
+
 func execute(args []string) int {
+	// Each connection is a descriptor, and the Go runtime itself needs a
+	// few (its poller) before anything else can run: raise the soft limit
+	// to the hard one, and refuse a limit too small to start with rather
+	// than crash inside the runtime.
+	if soft, hard, err := loadgen.RaiseFDLimit(); err == nil && soft < minFDs {
+		fmt.Fprintf(os.Stderr, "queuegap: only %d file descriptors may be open (ulimit -n, hard limit %d): queuegap needs at least %d\n", soft, hard, minFDs)
+		return exitFailure
+	}
 	root := newRootCmd()
 	root.SetArgs(args)
 	err := root.Execute()
