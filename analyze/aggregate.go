@@ -4,6 +4,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/queuegap/queuegap/loadgen"
 )
 
 // Histogram range: 1 µs to 1 h at 3 significant digits (≈190 KB each).
@@ -59,7 +61,8 @@ type Aggregator struct {
 	totalSum                                                                           time.Duration
 	firstIntended, lastStart, lastDone                                                 time.Duration
 	bytesIn, bytesOut                                                                  int64
-	limitErrors                                                                        int64
+	limitErrors, unanswered                                                            int64
+	synFront, synProxy                                                                 time.Duration
 }
 
 // NewAggregator makes an empty Aggregator; timeline may be nil.
@@ -127,6 +130,11 @@ func (a *Aggregator) Add(r *Result) {
 	if r.Error.GeneratorLimit() {
 		a.limitErrors++
 	}
+	if r.FirstByte == 0 && r.Error != loadgen.ErrNone && !r.Error.DuringConnect() {
+		a.unanswered++
+	}
+	a.synFront += r.Attr.SynFront
+	a.synProxy += r.Attr.SynProxy
 	if r.WaitedSlot {
 		a.slotWaits++
 	}

@@ -56,7 +56,7 @@ func (e *Estimator) Observe(runStart time.Time, r *Result) {
 	if r.FirstByte == 0 || st.HasQueue || (st.HasUpstreamHeader && st.HasApp) || (st.HasStart && st.HasApp) {
 		return // attributed from what the server reported: no baseline needed
 	}
-	wait := r.ServerWait() - upstreamSyn(st)
+	wait := r.ServerWait() - upstreamSyn(st) - frontSyn(st, r.Status, r.ServerWait())
 	switch {
 	case st.HasApp:
 		if residue := max(0, wait-st.App); !e.haveResidue || residue < e.minNetResidue {
@@ -101,6 +101,26 @@ func upstreamSyn(st *ServerTiming) time.Duration {
 	return 0
 }
 
+// frontSyn is a front tier's connect to the proxy long enough to be SYN
+// retries (the ALB's connect to nginx). A front-made 504 that reached no
+// proxy at all (no proxy headers, the front's connect time "-") spent its
+// whole wait connecting: that is the field report's 10 s.
+func frontSyn(st *ServerTiming, status int, wait time.Duration) time.Duration {
+	switch {
+	case st.HasFrontConnect && st.FrontConnect >= upstreamSynSignature:
+		return st.FrontConnect
+	case st.FrontTier && !st.HasFrontConnect && status == 504 && !st.HasUpstreamConnect && !st.HasUpstreamHeader && wait >= upstreamSynSignature:
+		return wait
+	}
+	return 0
+}
+
+// wideOffset: an offset interval wider than this says nothing useful about
+// where a request's time went (no request was answered fast enough to pin
+// the clocks): attributions that map the server's absolute times with it
+// are flagged as estimates. 200 ms is above any round trip within a region.
+const wideOffset = 200 * time.Millisecond
+
 // Attribute splits res's total into components, against run-wide
 // estimates; it is a pure function of the two (see README "Attribution
 // rules" for the reasoning behind each step). runStart maps offsets to wall
@@ -110,6 +130,7 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 	*at = Attribution{}
 	p := &at.Parts
 	p[iLag] = res.Lag()
+	p[iClientQueue] = res.ClientQueue()
 
 	// Client-side connection setup: SYN retries if the kernel says a SYN
 	// was retransmitted (or, without TCP_INFO, if it took ≥ 0.9 s), or if
@@ -132,19 +153,22 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 	wait := res.ServerWait()
 	st := &res.Server
 	upSyn := upstreamSyn(st)
+	frSyn := frontSyn(st, res.Status, wait)
 	var handshake, backlog, processing time.Duration
 	var recv time.Duration // server receive time on the client's clock, as a run offset
+	oneWay := time.Duration(0)
 	if st.HasStart {
-		var offset time.Duration
-		if est.Offset.Known {
-			offset = est.Offset.Offset
+		off := est.Offset
+		if off.Known {
+			oneWay = off.OneWay
 		}
-		recv = st.Start.Add(-offset).Sub(runStart)
+		recv = st.Start.Add(-off.Offset).Sub(runStart)
 		// A request that reached the server long after the client sent it
 		// on an established connection had its handshake's final ACK (and
 		// data) dropped by a full accept queue and retransmitted: the same
-		// overflow as a dropped SYN, seen a step later.
-		if gap := recv - ready; gap >= retransmitSignature {
+		// overflow as a dropped SYN, seen a step later. The trip there is
+		// network, not overflow.
+		if gap := recv - ready - oneWay; gap >= retransmitSignature {
 			handshake = gap
 		}
 	}
@@ -166,13 +190,15 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 				backlog -= st.UpstreamConnect
 			}
 		case st.HasStart && st.HasApp:
-			// Absolute receive time: everything from there to the first
-			// byte that is not processing was waiting.
+			// Absolute receive time, mapped to the client's clock: what is
+			// not processing between it and the first byte — less the trip
+			// back, which is network — was waiting.
 			processing = st.App
-			backlog = res.FirstByte - recv - st.App - upSyn
+			backlog = res.FirstByte - recv - st.App - upSyn - oneWay
+			at.Estimated = !est.Offset.Known || est.Offset.Uncertainty > wideOffset
 		case st.HasApp:
 			processing = st.App
-			backlog = wait - st.App - upSyn - max(0, est.MinNetResidue)
+			backlog = wait - st.App - upSyn - frSyn - max(0, est.MinNetResidue)
 			at.Estimated = true
 		case res.Status < 500 && est.MinWait >= 0:
 			// Nothing from the server: the fastest app response of the run
@@ -180,7 +206,7 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 			// Proxy-made 5xx answers never reached the app, so they get no
 			// baseline (their wait stays network).
 			processing = est.MinWait
-			backlog = wait - est.MinWait - upSyn
+			backlog = wait - est.MinWait - upSyn - frSyn
 			at.Estimated = true
 		}
 	}
@@ -198,16 +224,25 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 		left -= d
 		return d
 	}
-	p[iSynRetry] += fit(upSyn + handshake)
+	at.SynFront = fit(frSyn)
+	at.SynProxy = fit(upSyn)
+	p[iSynRetry] += at.SynFront + at.SynProxy + fit(handshake)
 	p[iProcessing] = fit(processing)
 	p[iBacklog] = fit(backlog)
-	p[iNetwork] = left
+	// What no part covers: the round trip and proxy work of an answered
+	// request — or, when no byte ever came back, time that has no answer
+	// at all, never to be passed off as network.
+	rest := &p[iNetwork]
+	if res.FirstByte == 0 && !res.Error.DuringConnect() {
+		rest = &p[iUnanswered]
+	}
+	*rest = left
 	// Whatever the phases above do not cover (e.g. write time when no
-	// byte came back) is network too, so the parts always add up.
-	if rest := res.Total() - at.Sum(); rest > 0 {
-		p[iNetwork] += rest
-	} else if rest < 0 {
-		// Rounding between offsets; take it from network first.
-		p[iNetwork] = nonNeg(p[iNetwork] + rest)
+	// byte came back) goes there too, so the parts always add up.
+	if d := res.Total() - at.Sum(); d > 0 {
+		*rest += d
+	} else if d < 0 {
+		// Rounding between offsets; take it from the rest first.
+		*rest = nonNeg(*rest + d)
 	}
 }

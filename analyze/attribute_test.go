@@ -82,8 +82,8 @@ func part(res *Result, comp string) time.Duration {
 }
 
 func TestComponentsOrderMatchesIndexes(t *testing.T) {
-	want := map[string]int{CompLag: iLag, CompConnect: iConnect, CompSynRetry: iSynRetry, CompBacklog: iBacklog,
-		CompProcessing: iProcessing, CompNetwork: iNetwork, CompTransfer: iTransfer}
+	want := map[string]int{CompLag: iLag, CompClientQueue: iClientQueue, CompConnect: iConnect, CompSynRetry: iSynRetry, CompBacklog: iBacklog,
+		CompProcessing: iProcessing, CompNetwork: iNetwork, CompUnanswered: iUnanswered, CompTransfer: iTransfer}
 	if len(Components) != numComponents || len(want) != numComponents {
 		t.Fatalf("%d components listed, numComponents %d", len(Components), numComponents)
 	}
@@ -150,8 +150,9 @@ func TestAttribute(t *testing.T) {
 			return tc{
 				name: "x-request-start and app, server clock +250ms",
 				prep: []loadgen.Record{calib(ms(250))}, rec: r,
-				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.5),
-					CompProcessing: ms(100), CompTransfer: ms(0.3)},
+				// The trip back (half the calibration round trip) is network.
+				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.4),
+					CompProcessing: ms(100), CompNetwork: ms(0.1), CompTransfer: ms(0.3)},
 				outcome: OutcomeOK,
 			}
 		}(),
@@ -161,8 +162,9 @@ func TestAttribute(t *testing.T) {
 			return tc{
 				name: "x-queue-start and x-runtime, server clock -3s",
 				prep: []loadgen.Record{calib(-3 * time.Second)}, rec: r,
-				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.5),
-					CompProcessing: ms(100), CompTransfer: ms(0.3)},
+				// The trip back (half the calibration round trip) is network.
+				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.4),
+					CompProcessing: ms(100), CompNetwork: ms(0.1), CompTransfer: ms(0.3)},
 				outcome: OutcomeOK,
 			}
 		}(),
@@ -172,8 +174,9 @@ func TestAttribute(t *testing.T) {
 			return tc{
 				name: "x-request-start and x-response-time",
 				prep: []loadgen.Record{calib(0)}, rec: r,
-				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.5),
-					CompProcessing: ms(100), CompTransfer: ms(0.3)},
+				// The trip back (half the calibration round trip) is network.
+				want: map[string]time.Duration{CompConnect: ms(0.2), CompBacklog: ms(300.4),
+					CompProcessing: ms(100), CompNetwork: ms(0.1), CompTransfer: ms(0.3)},
 				outcome: OutcomeOK,
 			}
 		}(),
@@ -186,8 +189,8 @@ func TestAttribute(t *testing.T) {
 			return tc{
 				name: "request reached the server 1.2s after it was sent",
 				prep: []loadgen.Record{calib(0)}, rec: r,
-				want: map[string]time.Duration{CompConnect: ms(0.2), CompSynRetry: ms(1200), CompBacklog: ms(300.1),
-					CompProcessing: ms(100), CompTransfer: ms(0.3)},
+				want: map[string]time.Duration{CompConnect: ms(0.2), CompSynRetry: ms(1200), CompBacklog: ms(300),
+					CompProcessing: ms(100), CompNetwork: ms(0.1), CompTransfer: ms(0.3)},
 				outcome: OutcomeOK,
 			}
 		}(),
@@ -275,9 +278,10 @@ func TestAttribute(t *testing.T) {
 			r.FirstByte, r.Status, r.Done = 0, 0, r.Start+30*time.Second
 			r.Error, r.ErrorText = loadgen.ErrTimeout, "i/o timeout"
 			return tc{
-				name:    "timed out after connecting",
-				rec:     r,
-				want:    map[string]time.Duration{CompConnect: ms(0.2), CompNetwork: 30*time.Second - ms(0.2)},
+				name: "timed out after connecting",
+				rec:  r,
+				// No answer came: the wait is unanswered, never network.
+				want:    map[string]time.Duration{CompConnect: ms(0.2), CompUnanswered: 30*time.Second - ms(0.2)},
 				outcome: "timeout",
 			}
 		}(),
@@ -433,13 +437,13 @@ func TestKeepHeaders(t *testing.T) {
 	}}
 	got := tc.KeepHeaders()
 	for _, h := range []string{HeaderServerTiming, HeaderRequestStart, HeaderQueueStart, HeaderRuntime, HeaderResponseTime,
-		HeaderUpstreamConnect, HeaderUpstreamHeader, "X-Queue-Ms"} {
+		HeaderUpstreamConnect, HeaderUpstreamHeader, HeaderFrontUpstreamConnect, HeaderFrontUpstreamHeader, "X-Queue-Ms"} {
 		if !slices.Contains(got, h) {
 			t.Errorf("KeepHeaders() = %v, missing %s", got, h)
 		}
 	}
-	if len(got) != 8 {
-		t.Errorf("KeepHeaders() = %v: want the 7 defaults plus X-Queue-Ms once", got)
+	if len(got) != 10 {
+		t.Errorf("KeepHeaders() = %v: want the 9 defaults plus X-Queue-Ms once", got)
 	}
 }
 

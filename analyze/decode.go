@@ -34,6 +34,8 @@ func decodeResult(line []byte, r *Result) error {
 			return err
 		case "intended_ms":
 			return d.ms(&r.Intended)
+		case "queued_ms":
+			return d.ms(&r.Queued)
 		case "start_ms":
 			return d.ms(&r.Start)
 		case "dns_done_ms":
@@ -159,6 +161,14 @@ func (d *decoder) server(st *ServerTiming) error {
 		case "upstream_header_ms":
 			st.HasUpstreamHeader = true
 			return d.ms(&st.UpstreamHeader)
+		case "front_tier":
+			return d.boolean(&st.FrontTier)
+		case "front_connect_ms":
+			st.HasFrontConnect = true
+			return d.ms(&st.FrontConnect)
+		case "front_header_ms":
+			st.HasFrontHeader = true
+			return d.ms(&st.FrontHeader)
 		}
 		return d.skip()
 	})
@@ -171,6 +181,10 @@ func (d *decoder) attr(a *Attribution) error {
 			return d.boolean(&a.Estimated)
 		case "clamped":
 			return d.boolean(&a.Clamped)
+		case "syn_retry_front_ms":
+			return d.ms(&a.SynFront)
+		case "syn_retry_proxy_ms":
+			return d.ms(&a.SynProxy)
 		}
 		for i, name := range Components {
 			if len(key) == len(name)+3 && string(key[:len(name)]) == name && string(key[len(name):]) == "_ms" {

@@ -71,8 +71,12 @@ func (s *Summary) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, "  (%d requests: server-reported times exceeded what the client saw and were cut to fit)\n", s.Clamped)
 		}
 	}
-	if s.ClockOffset.Known {
-		fmt.Fprintf(&b, "\nclock offset server−client: %s ± %s (%d samples)", fmtSignedMs(s.ClockOffset.OffsetMs), fmtMs(s.ClockOffset.UncertaintyMs), s.ClockOffset.Samples)
+	if co := s.ClockOffset; co.Known {
+		fmt.Fprintf(&b, "\nclock offset server−client: %s, within [%s, %s] (%d samples); one-way network delay ≈ %s",
+			fmtSignedMs(co.OffsetMs), fmtSignedMs(co.LoMs), fmtSignedMs(co.HiMs), co.Samples, fmtMs(co.OneWayMs))
+		if co.Wide {
+			b.WriteString(" — too wide to place the server's times: attributions that use them are estimates")
+		}
 		if !s.ClockOffset.Consistent {
 			b.WriteString(" — inconsistent bounds: clock drift or a server reporting wrong times")
 		}
@@ -86,14 +90,19 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 	g := s.Generator
 	if g.FellBehind {
-		b.WriteString("\nWARNING: the generator, not the target, fell behind:")
-		if g.SlotWaits > 0 {
-			fmt.Fprintf(&b, " %d requests waited for an in-flight slot (--max-inflight %d);", g.SlotWaits, g.MaxInflight)
-		}
-		fmt.Fprintf(&b, " send lag p99 %s. Latency still counts from the intended send time.\n", fmtMs(g.LagP99Ms))
+		fmt.Fprintf(&b, "\nWARNING: the generator itself fell behind its schedule (CPU, scheduling): send lag p99 %s. Latency still counts from the intended send time.\n", fmtMs(g.LagP99Ms))
 	}
-	if g.ConnWaits > 0 {
-		fmt.Fprintf(&b, "\n%d requests waited for a free pooled connection (--connections): counted as lag\n", g.ConnWaits)
+	if g.ConnWaits > 0 || g.SlotWaits > 0 {
+		fmt.Fprintf(&b, "\nclient queue: %d requests waited for a pooled connection (--connections %d) and %d for an in-flight slot (--max-inflight %d), p99 %s:",
+			g.ConnWaits, g.Connections, g.SlotWaits, g.MaxInflight, fmtMs(g.ClientQueueP99Ms))
+		if g.Saturated {
+			b.WriteString(" the target held them — it was saturated and the pool became the queue, as a partner's client pool would see it\n")
+		} else {
+			b.WriteString(" counted as client_queue, not as the generator's lag\n")
+		}
+	}
+	if s.Unanswered > 0 {
+		fmt.Fprintf(&b, "\n%d requests got no answer after connecting (timeouts, resets, closes): their wait is 'unanswered', never network\n", s.Unanswered)
 	}
 	for _, w := range s.Warnings {
 		fmt.Fprintf(&b, "\nWARNING: %s\n", w)

@@ -10,27 +10,31 @@ import (
 // Components of a request's client-observed time. They add up to the
 // request's total (from its intended send time to its last byte).
 const (
-	CompLag        = "lag"        // the generator started the request late
-	CompConnect    = "connect"    // DNS, TCP and TLS setup of a new connection
-	CompSynRetry   = "syn_retry"  // SYNs dropped by a full accept queue and retried (client or proxy side)
-	CompBacklog    = "backlog"    // waiting for a free worker in the app's listen backlog
-	CompProcessing = "processing" // the app's own reported time
-	CompNetwork    = "network"    // what is left: RTT, proxy work, unattributed
-	CompTransfer   = "transfer"   // first to last response byte
+	CompLag         = "lag"          // the generator itself was late: CPU, scheduling, batching
+	CompClientQueue = "client_queue" // waited for an in-flight slot or a pooled connection the target was holding
+	CompConnect     = "connect"      // DNS, TCP and TLS setup of a new connection
+	CompSynRetry    = "syn_retry"    // SYNs dropped by a full accept queue and retried (client, front or proxy side)
+	CompBacklog     = "backlog"      // waiting for a free worker in the app's listen backlog
+	CompProcessing  = "processing"   // the app's own reported time
+	CompNetwork     = "network"      // what is left of an answered request: the round trip, proxy work
+	CompUnanswered  = "unanswered"   // time that ended without any response (timeout, reset, close)
+	CompTransfer    = "transfer"     // first to last response byte
 )
 
 // Components lists every component in report order.
-var Components = []string{CompLag, CompConnect, CompSynRetry, CompBacklog, CompProcessing, CompNetwork, CompTransfer}
+var Components = []string{CompLag, CompClientQueue, CompConnect, CompSynRetry, CompBacklog, CompProcessing, CompNetwork, CompUnanswered, CompTransfer}
 
-const numComponents = 7
+const numComponents = 9
 
 const (
 	iLag = iota
+	iClientQueue
 	iConnect
 	iSynRetry
 	iBacklog
 	iProcessing
 	iNetwork
+	iUnanswered
 	iTransfer
 )
 
@@ -43,6 +47,10 @@ type Attribution struct {
 	// Clamped is set when server-reported times exceeded what the client
 	// observed (clock skew or a lying server) and were cut to fit.
 	Clamped bool
+	// SynFront and SynProxy are the parts of syn_retry seen at the front
+	// tier (an ALB-like proxy's connect to nginx) and at the proxy (nginx's
+	// connect to the app); the rest of syn_retry is the client's own.
+	SynFront, SynProxy time.Duration
 }
 
 // Sum is the sum of all parts; it equals the request's total.
@@ -66,12 +74,17 @@ type ServerTiming struct {
 	UpstreamConnect    time.Duration // the proxy's connect to the app (nginx $upstream_connect_time)
 	HasUpstreamHeader  bool
 	UpstreamHeader     time.Duration // the proxy's wait for the app's response header
+	HasFrontConnect    bool
+	FrontConnect       time.Duration // a front tier's connect to the proxy (X-Front-Upstream-Connect-Time)
+	HasFrontHeader     bool
+	FrontHeader        time.Duration // a front tier's wait for the proxy's response header
+	FrontTier          bool          // the response came through a front tier (its headers were there, even as "-")
 	Invalid            int           // header values present but rejected (garbage, implausible)
 }
 
 // Any says whether the server reported anything usable.
 func (s *ServerTiming) Any() bool {
-	return s.HasQueue || s.HasApp || s.HasStart || s.HasUpstreamConnect || s.HasUpstreamHeader
+	return s.HasQueue || s.HasApp || s.HasStart || s.HasUpstreamConnect || s.HasUpstreamHeader || s.HasFrontConnect || s.HasFrontHeader
 }
 
 // Result is one request: what the client measured (loadgen's Record, the
@@ -119,8 +132,8 @@ func (r *Result) ServerWait() time.Duration {
 // results file, so that a live result and the same result read back from a
 // file are identical and attribute identically.
 func (r *Result) canonical() {
-	for _, d := range []*time.Duration{&r.Intended, &r.Start, &r.DNSDone, &r.ConnectDone, &r.TLSDone, &r.Written, &r.FirstByte, &r.Done,
-		&r.Server.Queue, &r.Server.App, &r.Server.UpstreamConnect, &r.Server.UpstreamHeader} {
+	for _, d := range []*time.Duration{&r.Intended, &r.Queued, &r.Start, &r.DNSDone, &r.ConnectDone, &r.TLSDone, &r.Written, &r.FirstByte, &r.Done,
+		&r.Server.Queue, &r.Server.App, &r.Server.UpstreamConnect, &r.Server.UpstreamHeader, &r.Server.FrontConnect, &r.Server.FrontHeader} {
 		*d = d.Truncate(time.Microsecond)
 	}
 	if r.Server.HasStart {

@@ -179,6 +179,9 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 		b = append(b, '"')
 	}
 	b = appendMs(b, "intended_ms", r.Intended)
+	if r.Queued != 0 {
+		b = appendMs(b, "queued_ms", r.Queued)
+	}
 	b = appendMs(b, "start_ms", r.Start)
 	if r.DNSDone != 0 {
 		b = appendMs(b, "dns_done_ms", r.DNSDone)
@@ -194,6 +197,9 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 	b = appendMs(b, "first_byte_ms", r.FirstByte)
 	b = appendMs(b, "done_ms", r.Done)
 	b = appendMs(b, "lag_ms", r.Lag())
+	if d := r.ClientQueue(); d > 0 {
+		b = appendMs(b, "client_queue_ms", d)
+	}
 	b = appendMs(b, "connect_ms", r.Connect())
 	if d := r.DNS(); d > 0 {
 		b = appendMs(b, "dns_ms", d)
@@ -246,6 +252,15 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 		if st.HasUpstreamHeader {
 			b = appendMs(b, "upstream_header_ms", st.UpstreamHeader)
 		}
+		if st.FrontTier {
+			b = appendBool(b, "front_tier", true)
+		}
+		if st.HasFrontConnect {
+			b = appendMs(b, "front_connect_ms", st.FrontConnect)
+		}
+		if st.HasFrontHeader {
+			b = appendMs(b, "front_header_ms", st.FrontHeader)
+		}
 		b = append(b, '}')
 	}
 	if !withAttr {
@@ -266,6 +281,12 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 	}
 	if r.Attr.Clamped {
 		b = appendBool(b, "clamped", true)
+	}
+	if r.Attr.SynFront > 0 {
+		b = appendMs(b, "syn_retry_front_ms", r.Attr.SynFront)
+	}
+	if r.Attr.SynProxy > 0 {
+		b = appendMs(b, "syn_retry_proxy_ms", r.Attr.SynProxy)
 	}
 	return append(b, "}}"...)
 }

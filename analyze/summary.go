@@ -18,6 +18,7 @@ type RunInfo struct {
 	Schedule    string         `json:"schedule,omitempty"`
 	Rate        float64        `json:"scheduled_rate,omitempty"` // the schedule's mean rate, requests/s (from the schedule, never from what was sent)
 	ConnMode    string         `json:"conn_mode,omitempty"`
+	Connections int            `json:"connections,omitempty"` // the keep-alive pool (--connections)
 	Engine      string         `json:"engine,omitempty"`
 	Start       time.Time      `json:"start"`
 	Planned     int64          `json:"planned"`      // requests the schedule holds (-1: statistical)
@@ -82,8 +83,12 @@ type ServerStats struct {
 // ClockOffset is the client↔server clock offset estimate.
 type ClockOffset struct {
 	Known         bool    `json:"known"`
-	OffsetMs      float64 `json:"offset_ms"`
-	UncertaintyMs float64 `json:"uncertainty_ms"`
+	OffsetMs      float64 `json:"offset_ms"` // server − client, the middle of [lo, hi]
+	LoMs          float64 `json:"lo_ms"`
+	HiMs          float64 `json:"hi_ms"`
+	UncertaintyMs float64 `json:"uncertainty_ms"` // hi − lo
+	OneWayMs      float64 `json:"one_way_ms"`     // estimated one-way network delay
+	Wide          bool    `json:"wide"`           // too wide to place server times: those attributions are estimates
 	Samples       int64   `json:"samples"`
 	Consistent    bool    `json:"consistent"`
 }
@@ -94,9 +99,16 @@ type GeneratorStats struct {
 	ConnWaits   int64   `json:"conn_waits"` // requests that waited for a pooled connection
 	MaxInflight int     `json:"max_inflight"`
 	LagP99Ms    float64 `json:"lag_p99_ms"`
-	FellBehind  bool    `json:"fell_behind"` // the generator, not the target, was late
-	NotSent     int64   `json:"not_sent"`
-	Interrupted bool    `json:"interrupted"`
+	FellBehind  bool    `json:"fell_behind"` // the generator itself (CPU, scheduling) was late
+	// ClientQueueP99Ms is the p99 wait for an in-flight slot or a pooled
+	// connection; Saturated says that wait, caused by a target holding its
+	// connections, was a large part of what clients saw.
+	ClientQueueP99Ms float64 `json:"client_queue_p99_ms"`
+	Saturated        bool    `json:"saturated"`
+	Connections      int     `json:"connections,omitempty"`
+	ConnMode         string  `json:"conn_mode,omitempty"`
+	NotSent          int64   `json:"not_sent"`
+	Interrupted      bool    `json:"interrupted"`
 	// LimitErrors counts requests that failed on the generator's own limits
 	// (file descriptors, ephemeral ports): not the target's doing.
 	LimitErrors int64 `json:"limit_errors"`
@@ -105,60 +117,71 @@ type GeneratorStats struct {
 // Summary is the report of a run or a results file. Its JSON form is what
 // `--json` prints; field names are stable.
 type Summary struct {
-	RunID         string                    `json:"run_id,omitempty"`
-	Source        string                    `json:"source,omitempty"` // "hdr-log" when read from an HDR log: percentiles only
-	URL           string                    `json:"url,omitempty"`
-	Schedule      string                    `json:"schedule,omitempty"`
-	Requests      int64                     `json:"requests"`
-	Planned       int64                     `json:"planned"`
-	DurationS     float64                   `json:"duration_s"`
-	ElapsedS      float64                   `json:"elapsed_s"`
-	AchievedRate  float64                   `json:"achieved_rate"`
-	TargetRate    float64                   `json:"target_rate"`
-	Errors        int64                     `json:"errors"`
-	Outcomes      map[string]int64          `json:"outcomes"`
-	Phases        map[string]PhaseStats     `json:"phases"`
-	OutcomeTotals map[string]PhaseStats     `json:"outcome_totals"`
-	Attribution   map[string]ComponentStats `json:"attribution"`
-	Estimated     int64                     `json:"estimated"` // requests whose backlog was inferred
-	Clamped       int64                     `json:"clamped"`   // requests whose server timing exceeded the client's
-	NewConns      int64                     `json:"new_conns"`
-	SynRetrans    int64                     `json:"syn_retransmits"`  // requests whose connect retransmitted a SYN
-	DataRetrans   int64                     `json:"data_retransmits"` // requests whose data was retransmitted after connect
-	Server        ServerStats               `json:"server"`
-	ClockOffset   ClockOffset               `json:"clock_offset"`
-	Generator     GeneratorStats            `json:"generator"`
-	Headline      string                    `json:"headline"`
-	Checks        []CheckResult             `json:"checks,omitempty"`
-	Timeline      []TimelineRow             `json:"timeline,omitempty"`
-	TimelineWidth float64                   `json:"timeline_width_s,omitempty"`
+	RunID          string                    `json:"run_id,omitempty"`
+	Source         string                    `json:"source,omitempty"` // "hdr-log" when read from an HDR log: percentiles only
+	URL            string                    `json:"url,omitempty"`
+	Schedule       string                    `json:"schedule,omitempty"`
+	Requests       int64                     `json:"requests"`
+	Planned        int64                     `json:"planned"`
+	DurationS      float64                   `json:"duration_s"`
+	ElapsedS       float64                   `json:"elapsed_s"`
+	AchievedRate   float64                   `json:"achieved_rate"`
+	TargetRate     float64                   `json:"target_rate"`
+	Errors         int64                     `json:"errors"`
+	Outcomes       map[string]int64          `json:"outcomes"`
+	Phases         map[string]PhaseStats     `json:"phases"`
+	OutcomeTotals  map[string]PhaseStats     `json:"outcome_totals"`
+	Attribution    map[string]ComponentStats `json:"attribution"`
+	Estimated      int64                     `json:"estimated"` // requests whose backlog was inferred
+	Clamped        int64                     `json:"clamped"`   // requests whose server timing exceeded the client's
+	NewConns       int64                     `json:"new_conns"`
+	SynRetrans     int64                     `json:"syn_retransmits"`   // requests whose connect retransmitted a SYN
+	SynRetryFrontS float64                   `json:"syn_retry_front_s"` // syn_retry seen at a front tier (its connect to nginx), summed
+	SynRetryProxyS float64                   `json:"syn_retry_proxy_s"` // syn_retry seen at the proxy (nginx's connect to the app), summed
+	Unanswered     int64                     `json:"unanswered"`        // requests that ended with no response byte after connecting
+	DataRetrans    int64                     `json:"data_retransmits"`  // requests whose data was retransmitted after connect
+	Server         ServerStats               `json:"server"`
+	ClockOffset    ClockOffset               `json:"clock_offset"`
+	Generator      GeneratorStats            `json:"generator"`
+	Headline       string                    `json:"headline"`
+	Checks         []CheckResult             `json:"checks,omitempty"`
+	Timeline       []TimelineRow             `json:"timeline,omitempty"`
+	TimelineWidth  float64                   `json:"timeline_width_s,omitempty"`
 	// Warnings say what is wrong with the data behind the summary: gaps,
 	// duplicates, a cut file, generator limits. Figures cover what was read.
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// lagFellBehind: a p99 start lag above this means the generator could not
-// keep its schedule (CPU, or --max-inflight/--connections too small).
+// lagFellBehind: a p99 dispatch lag above this means the generator itself
+// could not keep its schedule (CPU, scheduling). Waiting for a slot or a
+// pooled connection the target holds is client_queue, never this.
 const lagFellBehind = 10 * time.Millisecond
+
+// saturatedShare: when this much of all client time was spent waiting for
+// a pooled connection or slot, the pool — not the generator — was the queue.
+const saturatedShare = 0.1
 
 // Summarize builds the summary of everything added so far; est are the
 // run-wide estimates the results were attributed with.
 func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 	s := Summary{
-		RunID:         info.RunID,
-		URL:           info.URL,
-		Schedule:      info.Schedule,
-		Requests:      a.count,
-		Planned:       info.Planned,
-		Outcomes:      make(map[string]int64),
-		Phases:        make(map[string]PhaseStats),
-		OutcomeTotals: make(map[string]PhaseStats),
-		Attribution:   make(map[string]ComponentStats),
-		Estimated:     a.estimated,
-		Clamped:       a.clamped,
-		NewConns:      a.newConns,
-		SynRetrans:    a.synRetrans,
-		DataRetrans:   a.dataRetrans,
+		RunID:          info.RunID,
+		URL:            info.URL,
+		Schedule:       info.Schedule,
+		Requests:       a.count,
+		Planned:        info.Planned,
+		Outcomes:       make(map[string]int64),
+		Phases:         make(map[string]PhaseStats),
+		OutcomeTotals:  make(map[string]PhaseStats),
+		Attribution:    make(map[string]ComponentStats),
+		Estimated:      a.estimated,
+		Clamped:        a.clamped,
+		NewConns:       a.newConns,
+		SynRetryFrontS: round3(a.synFront.Seconds()),
+		SynRetryProxyS: round3(a.synProxy.Seconds()),
+		Unanswered:     a.unanswered,
+		SynRetrans:     a.synRetrans,
+		DataRetrans:    a.dataRetrans,
 	}
 	window := info.SendWindow
 	if window <= 0 {
@@ -207,7 +230,10 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 		Interrupted: info.Interrupted,
 		LimitErrors: a.limitErrors,
 	}
-	s.Generator.FellBehind = a.slotWaits > 0 || s.Phases[PhaseLag].P99 > durMs(lagFellBehind)
+	s.Generator.FellBehind = s.Phases[PhaseLag].P99 > durMs(lagFellBehind)
+	s.Generator.ClientQueueP99Ms = s.Attribution[CompClientQueue].P99
+	s.Generator.Saturated = s.Attribution[CompClientQueue].Share >= saturatedShare
+	s.Generator.Connections, s.Generator.ConnMode = info.Connections, info.ConnMode
 	if a.limitErrors > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d requests failed on the generator's own limits (file descriptors or ephemeral ports), not the target's: raise 'ulimit -n', use keep-alive, or spread the load", a.limitErrors))
 	}
@@ -227,7 +253,7 @@ func headline(s *Summary) string {
 	client := s.Phases[PhaseTotal].P99
 	out := fmt.Sprintf("clients p99 %s", fmtMs(client))
 	top, share := "", 0.0
-	for _, c := range []string{CompBacklog, CompSynRetry, CompProcessing, CompNetwork, CompConnect, CompLag, CompTransfer} {
+	for _, c := range []string{CompBacklog, CompSynRetry, CompProcessing, CompClientQueue, CompUnanswered, CompNetwork, CompConnect, CompLag, CompTransfer} {
 		if v := s.Attribution[c].Share; v > share {
 			top, share = c, v
 		}
@@ -239,15 +265,40 @@ func headline(s *Summary) string {
 	}
 	if top != "" {
 		what := map[string]string{
-			CompBacklog: "backlog wait", CompSynRetry: "SYN retries", CompProcessing: "processing",
+			CompBacklog: "backlog wait", CompSynRetry: "SYN retries" + synTier(s), CompProcessing: "processing",
+			CompClientQueue: "waiting for a pooled connection", CompUnanswered: "requests that got no answer",
 			CompNetwork: "network and proxy", CompConnect: "connection setup", CompLag: "generator lag", CompTransfer: "transfer",
 		}[top]
 		if (top == CompBacklog || top == CompProcessing) && s.Estimated*2 > s.Requests {
 			what = "estimated " + what
 		}
 		out += fmt.Sprintf("; %.0f %% of client time went to %s", share*100, what)
+		if top == CompClientQueue {
+			pool := "the in-flight bound (--max-inflight)"
+			if s.Generator.ConnMode != "new" && s.Generator.Connections > 0 {
+				pool = fmt.Sprintf("the pool (--connections %d)", s.Generator.Connections)
+			}
+			out += ": the target was saturated and " + pool + " became the queue"
+		}
+	}
+	if n := s.Unanswered; n > 0 {
+		out += fmt.Sprintf("; %.0f %% of requests (%.0f %% of client time) got no answer", 100*float64(n)/float64(s.Requests), 100*s.Attribution[CompUnanswered].Share)
 	}
 	return out
+}
+
+// synTier says where the SYN retries were, when not at the client.
+func synTier(s *Summary) string {
+	total := s.Attribution[CompSynRetry].TotalS
+	switch {
+	case total <= 0:
+		return ""
+	case s.SynRetryFrontS > total/2:
+		return " (the front tier's connects to nginx)"
+	case s.SynRetryProxyS > total/2:
+		return " (nginx's connects to the app)"
+	}
+	return ""
 }
 
 // SortedOutcomes returns outcome names by descending count.

@@ -17,6 +17,10 @@ const (
 	HeaderResponseTime    = "X-Response-Time"
 	HeaderUpstreamConnect = "X-Upstream-Connect-Time"
 	HeaderUpstreamHeader  = "X-Upstream-Header-Time"
+	// A front tier in front of nginx (an AWS ALB, or the testbed's
+	// --front alb) reports its own connect to nginx under these names.
+	HeaderFrontUpstreamConnect = "X-Front-Upstream-Connect-Time"
+	HeaderFrontUpstreamHeader  = "X-Front-Upstream-Header-Time"
 )
 
 // TimingConfig says where server timing comes from.
@@ -39,7 +43,7 @@ func (tc *TimingConfig) defaults() {
 // Analyzer.
 func (tc TimingConfig) KeepHeaders() []string {
 	hs := []string{HeaderServerTiming, HeaderRequestStart, HeaderQueueStart, HeaderRuntime,
-		HeaderResponseTime, HeaderUpstreamConnect, HeaderUpstreamHeader}
+		HeaderResponseTime, HeaderUpstreamConnect, HeaderUpstreamHeader, HeaderFrontUpstreamConnect, HeaderFrontUpstreamHeader}
 	for _, m := range tc.Mappings {
 		dup := false
 		for _, h := range hs {
@@ -131,6 +135,17 @@ func (a *Analyzer) readServerTiming(rec *loadgen.Record, st *ServerTiming) {
 	if v := rec.Header(HeaderUpstreamHeader); v != nil {
 		if d, err := servertiming.ParseUpstreamSeconds(v); err == nil {
 			st.HasUpstreamHeader, st.UpstreamHeader = true, d
+		}
+	}
+	if v := rec.Header(HeaderFrontUpstreamConnect); v != nil {
+		st.FrontTier = true
+		if d, err := servertiming.ParseUpstreamSeconds(v); err == nil {
+			st.HasFrontConnect, st.FrontConnect = true, d
+		}
+	}
+	if v := rec.Header(HeaderFrontUpstreamHeader); v != nil {
+		if d, err := servertiming.ParseUpstreamSeconds(v); err == nil {
+			st.HasFrontHeader, st.FrontHeader = true, d
 		}
 	}
 	for _, m := range a.cfg.Mappings {

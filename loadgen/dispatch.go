@@ -42,6 +42,7 @@ type dispatcher struct {
 	lastStart atomic.Int64
 	sinkMu    sync.Mutex
 	finishFn  func(*Record) // d.finish, bound once
+	oldest    oldestInflight
 }
 
 func (d *dispatcher) since() time.Duration { return time.Since(d.start) }
@@ -62,6 +63,7 @@ func (d *dispatcher) finish(rec *Record) {
 	}
 	d.inflight.Add(-1)
 	d.sinkMu.Lock()
+	d.oldest.done(rec.Seq)
 	d.r.cfg.Sink.Record(rec)
 	p.Completed.Add(1)
 	d.sinkMu.Unlock()
@@ -85,6 +87,10 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 	var at, lastWake, prevAt, gapAvg time.Duration
 	left := 0 // requests of the current event not yet started
 	slotWaiting := false
+	// blockedAt is when the in-flight bound last held the dispatcher up,
+	// -1 when it has been free since: every request it reaches while held
+	// up was queued behind the bound, not late for want of CPU.
+	blockedAt := time.Duration(-1)
 	for ctx.Err() == nil {
 		if left == 0 {
 			a, n, ok := it.next()
@@ -105,6 +111,9 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 					slotWaiting = true
 					p.SlotWaits.Add(1)
 				}
+				if blockedAt < 0 {
+					blockedAt = now
+				}
 				e.await()
 				continue
 			}
@@ -113,6 +122,11 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 			rec := d.r.records.Get().(*Record)
 			rec.Seq = seq
 			rec.Intended = at
+			rec.Queued = now
+			if blockedAt >= 0 {
+				rec.Queued = max(at, blockedAt)
+			}
+			d.track(seq, at)
 			rec.WaitedSlot = slotWaiting
 			slotWaiting = false
 			rec.WaitedConn = !e.free()
@@ -121,6 +135,7 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 			e.start(rec)
 			continue
 		}
+		blockedAt = -1 // nothing due: the dispatcher is free again
 		window := min(cfg.BatchWindow, batchGaps*gapAvg)
 		wake := max(at, lastWake+window)
 		e.sleep(min(wake, now+maxWait), window)
@@ -133,4 +148,59 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 	}
 	e.stop(ctx)
 	return seq
+}
+
+// track notes a dispatched request for the oldest-in-flight view.
+func (d *dispatcher) track(seq uint64, intended time.Duration) { d.oldest.add(seq, intended) }
+
+// oldestWindow is how many requests past the oldest unfinished one the
+// oldest-in-flight view follows; beyond it (that many in flight out of
+// order) the age it reports is a lower bound.
+const oldestWindow = 1 << 14
+
+// oldestInflight follows the lowest unfinished seq and its intended time, so
+// a draining run can say how long its oldest request has waited. add is
+// called by the dispatcher, done under the sink's mutex; the progress reader
+// only loads atomics.
+type oldestInflight struct {
+	start    time.Time     // the run's clock origin
+	low      atomic.Uint64 // lowest seq not yet finished (1-based; 0: none dispatched)
+	next     atomic.Uint64 // one past the highest seq dispatched
+	intended [oldestWindow]atomic.Int64
+	finished [oldestWindow / 64]atomic.Uint64 // bit per seq in the window
+}
+
+func (o *oldestInflight) add(seq uint64, intended time.Duration) {
+	o.intended[seq%oldestWindow].Store(int64(intended))
+	if o.low.Load() == 0 {
+		o.low.Store(seq)
+	}
+	o.next.Store(seq + 1)
+}
+
+func (o *oldestInflight) done(seq uint64) {
+	low := o.low.Load()
+	if seq < low || seq >= low+oldestWindow {
+		return // out of the followed window: the view stays a lower bound
+	}
+	i := seq % oldestWindow
+	o.finished[i/64].Or(1 << (i % 64))
+	for next := o.next.Load(); low < next; low++ {
+		j := low % oldestWindow
+		w, bit := &o.finished[j/64], uint64(1)<<(j%64)
+		if w.Load()&bit == 0 {
+			break
+		}
+		w.And(^bit)
+	}
+	o.low.Store(low)
+}
+
+// oldest returns the intended time of the oldest unfinished request.
+func (o *oldestInflight) oldest() (time.Duration, bool) {
+	low, next := o.low.Load(), o.next.Load()
+	if low == 0 || low >= next {
+		return 0, false
+	}
+	return time.Duration(o.intended[low%oldestWindow].Load()), true
 }

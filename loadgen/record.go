@@ -112,7 +112,12 @@ type Header struct {
 type Record struct {
 	Seq      uint64        // 1-based position in the schedule; part of X-Request-Id
 	Intended time.Duration // when the schedule wanted the request sent
-	Start    time.Duration // when the client began: in-flight slot taken and connection in hand or dial started (a dial always starts here)
+	// Queued is when the dispatcher handed the request to the engine, or
+	// (while it was held up by the in-flight bound) the moment it began
+	// waiting: from here to Start the request waited for a slot or a pooled
+	// connection the target was holding, not for the generator.
+	Queued time.Duration
+	Start  time.Duration // when the client began: in-flight slot taken and connection in hand or dial started (a dial always starts here)
 
 	DNSDone     time.Duration // name resolved (new connections to a host name only)
 	ConnectDone time.Duration // TCP connect finished (new connections only)
@@ -122,7 +127,7 @@ type Record struct {
 	Done        time.Duration // response fully read, or the error surfaced
 
 	NewConn      bool       // a connection was dialled for this request
-	WaitedSlot   bool       // waited for an in-flight slot (--max-inflight): generator lag
+	WaitedSlot   bool       // waited for an in-flight slot (--max-inflight)
 	WaitedConn   bool       // waited for a free pooled connection (--connections)
 	SynRetrans   uint8      // SYN retransmits seen on the new connection (TCP_INFO)
 	Retrans      uint8      // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
@@ -135,8 +140,25 @@ type Record struct {
 	headerBuffer []byte
 }
 
-// Lag is how late the request started relative to its intended time.
-func (r *Record) Lag() time.Duration { return nonNeg(r.Start - r.Intended) }
+// Lag is how late the generator itself was: intended time → queued (the
+// dispatcher behind its schedule: CPU, scheduling, batching). Records
+// without a queued time (older files) count all of start − intended.
+func (r *Record) Lag() time.Duration {
+	if r.Queued == 0 {
+		return nonNeg(r.Start - r.Intended)
+	}
+	return nonNeg(min(r.Queued, r.Start) - r.Intended)
+}
+
+// ClientQueue is how long the request waited, queued → start, for an
+// in-flight slot or a pooled connection: client-side queueing caused by a
+// target that holds its connections, as a partner's pool experiences it.
+func (r *Record) ClientQueue() time.Duration {
+	if r.Queued == 0 {
+		return 0
+	}
+	return nonNeg(r.Start - max(r.Queued, r.Intended))
+}
 
 // Total is the client-observed latency from the intended send time.
 func (r *Record) Total() time.Duration { return nonNeg(r.Done - r.Intended) }

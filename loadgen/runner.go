@@ -97,6 +97,22 @@ type Progress struct {
 	Errors      atomic.Int64 // completed without an HTTP response
 	SlotWaits   atomic.Int64 // requests that waited for an in-flight slot
 	MaxInflight atomic.Int64
+	oldest      atomic.Pointer[oldestInflight]
+}
+
+// OldestAge is how long the oldest unfinished request has been waiting,
+// from its intended send time; ok is false when none is in flight. (With
+// more than 16 Ki requests in flight out of order it is a lower bound.)
+func (p *Progress) OldestAge() (age time.Duration, ok bool) {
+	o := p.oldest.Load()
+	if o == nil {
+		return 0, false
+	}
+	at, ok := o.oldest()
+	if !ok {
+		return 0, false
+	}
+	return max(0, time.Since(o.start)-at), true
 }
 
 // InFlight is how many requests are started but not finished.
@@ -180,6 +196,8 @@ func (r *Runner) Run(ctx context.Context) Stats {
 	p := &r.Progress
 	p.MaxInflight.Store(int64(cfg.MaxInflight))
 	d := &dispatcher{r: r, start: start}
+	d.oldest.start = start
+	p.oldest.Store(&d.oldest)
 	d.finishFn = d.finish
 	sent := d.run(ctx, r.engine(ctx, d))
 	elapsed := time.Since(start)

@@ -131,7 +131,7 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	}
 	info := analyze.RunInfo{
 		RunID: p.RunID, URL: shown, Method: cc.Method, Schedule: p.Schedule.String(), Engine: engine.String(),
-		Rate: p.Schedule.Rate(), ConnMode: cc.Mode.String(), Planned: p.Schedule.Planned(),
+		Rate: p.Schedule.Rate(), ConnMode: cc.Mode.String(), Connections: poolSize(cc), Planned: p.Schedule.Planned(),
 		MaxInflight: p.maxInflight(),
 	}
 	if info.Method == "" {
@@ -202,6 +202,17 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		rep.Summary = *sum
 	}
 	return rep, failure
+}
+
+// poolSize is the keep-alive pool a run uses (loadgen's default when 0).
+func poolSize(cc loadgen.ClientConfig) int {
+	if cc.Mode != loadgen.KeepAlive {
+		return 0
+	}
+	if cc.Connections <= 0 {
+		return 64
+	}
+	return cc.Connections
 }
 
 func (p *Plan) maxInflight() int {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -90,7 +91,7 @@ func TestRunEqualsRead(t *testing.T) {
 	}
 	var sumFinal time.Duration
 	for i := range c.final {
-		sumFinal += c.final[i].Attr.Parts[3] // backlog
+		sumFinal += c.final[i].Attr.Parts[slices.Index(analyze.Components, analyze.CompBacklog)]
 	}
 	if got := time.Duration(rep.Summary.Attribution[analyze.CompBacklog].TotalS * float64(time.Second)); (got - sumFinal).Abs() > 10*time.Millisecond {
 		t.Errorf("summary backlog %v, final outputs' backlog %v", got, sumFinal)
