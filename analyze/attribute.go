@@ -32,7 +32,10 @@ type Estimates struct {
 	// when there was none.
 	MinWait time.Duration
 	// MinNetResidue is the smallest server wait − reported processing of a
-	// response with app timing only (the network baseline); -1 when none.
+	// response with app timing only (the network baseline: the round trip
+	// of a request that did not queue); -1 when none. Every other request's
+	// network jitter counts as its backlog: with app timing alone nothing
+	// else can tell them apart.
 	MinNetResidue time.Duration
 }
 
@@ -41,7 +44,7 @@ type Estimates struct {
 // zero value is ready to use; it is not safe for concurrent use.
 type Estimator struct {
 	offset        OffsetEstimator
-	minWait       time.Duration // +1: unset, so the zero value works
+	minWait       time.Duration
 	minNetResidue time.Duration
 	haveWait      bool
 	haveResidue   bool

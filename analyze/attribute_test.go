@@ -63,6 +63,14 @@ func checkInvariant(t *testing.T, res *Result) {
 			t.Errorf("component %s is negative: %v", Components[i], p)
 		}
 	}
+	// Network is measured only on answered requests: time without an
+	// answer is unanswered, never network.
+	if res.FirstByte == 0 && res.Attr.Parts[iNetwork] != 0 {
+		t.Errorf("no response byte, yet %v of network; parts %v", res.Attr.Parts[iNetwork], partsString(res))
+	}
+	if res.FirstByte != 0 && res.Attr.Parts[iUnanswered] != 0 {
+		t.Errorf("answered, yet %v unanswered; parts %v", res.Attr.Parts[iUnanswered], partsString(res))
+	}
 }
 
 func partsString(res *Result) string {
@@ -567,6 +575,10 @@ func TestAttributeInvariantRandom(t *testing.T) {
 			bad = bad || p < 0
 		}
 		if res.Outcome == "" {
+			bad = true
+		}
+		// No request without a response contributes to network.
+		if res.FirstByte == 0 && res.Attr.Parts[iNetwork] != 0 {
 			bad = true
 		}
 		if bad {

@@ -199,3 +199,39 @@ func TestCheckEngine(t *testing.T) {
 		}
 	}
 }
+
+// The oldest-in-flight view follows the lowest unfinished request, in and
+// out of order, and reports nothing once all have finished.
+func TestOldestInflight(t *testing.T) {
+	var o oldestInflight
+	o.start = time.Now()
+	if _, ok := o.oldest(); ok {
+		t.Fatal("oldest of nothing dispatched")
+	}
+	for seq := uint64(1); seq <= 5; seq++ {
+		o.add(seq, time.Duration(seq)*time.Second)
+	}
+	check := func(want time.Duration, wantOK bool) {
+		t.Helper()
+		got, ok := o.oldest()
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("oldest = %v, %v; want %v, %v", got, ok, want, wantOK)
+		}
+	}
+	check(1*time.Second, true)
+	o.done(2) // out of order: 1 is still the oldest
+	check(1*time.Second, true)
+	o.done(1) // 1 and 2 done: 3 is next
+	check(3*time.Second, true)
+	o.done(5)
+	o.done(3)
+	check(4*time.Second, true)
+	o.done(4)
+	check(0, false)
+	// Wrapping the window reuses its slots.
+	for seq := uint64(6); seq < 6+3*oldestWindow; seq++ {
+		o.add(seq, time.Duration(seq))
+		o.done(seq)
+	}
+	check(0, false)
+}

@@ -49,8 +49,12 @@ func showProgress(w io.Writer, s *session.Session, runDone <-chan struct{}, done
 		}
 		when := fmt.Sprintf("%5.1fs left", max(0, total-el).Seconds())
 		if el > total {
-			// The schedule is over; the run waits for its last answers.
+			// The schedule is over; the run waits for its last answers —
+			// say so, or a long drain looks like a hang.
 			when = fmt.Sprintf("schedule done, draining %d in flight", p.InFlight())
+			if age, ok := p.OldestAge(); ok {
+				when += fmt.Sprintf(" (oldest %.1fs)", age.Seconds())
+			}
 		}
 		fmt.Fprintf(w, "\r\033[K%5.1fs elapsed, %s │ sent %d/%s (due %d) │ %.0f/s │ in flight %d │ done %d │ errors %d",
 			el.Seconds(), when, p.Started.Load(), plannedStr, p.Scheduled.Load(), rate, p.InFlight(), p.Completed.Load(), p.Errors.Load())

@@ -62,6 +62,10 @@ type Config struct {
 	ServiceTime time.Duration // per request unless ?ms=N overrides it [100ms]
 	KeepAlive   bool          // serve further requests on a connection (holding the worker) [close after each]
 	Headers     HeaderStyle   // timing headers [DefaultHeaders]
+	// ClockSkew shifts the absolute times the server reports
+	// (X-Request-Start), as a server whose clock runs that far ahead of the
+	// client's would; durations are unaffected. Served keeps true times.
+	ClockSkew time.Duration
 	// OnRequest, if set, receives each served request's ground truth. It is
 	// called from worker goroutines and must be safe for concurrent use.
 	OnRequest func(Served)
@@ -285,7 +289,7 @@ func (s *Server) writeResponse(bw *bufio.Writer, worker int, received, picked ti
 	}
 	if h&RequestStart != 0 {
 		bw.WriteString("X-Request-Start: t=")
-		bw.Write(strconv.AppendInt(num[:0], received.UnixMicro(), 10))
+		bw.Write(strconv.AppendInt(num[:0], received.Add(s.cfg.ClockSkew).UnixMicro(), 10))
 		bw.WriteString("\r\n")
 	}
 	if h&Runtime != 0 {
