@@ -36,6 +36,7 @@ The same stack runs under docker compose (docker-compose.yaml, same QG_* knobs).
   queuegap testbed up --socket unix --listen 4     # a full unix backlog: 502 within ms
   queuegap testbed up --server gunicorn --harakiri 5s
   queuegap testbed up --instances 2 --lb least_conn
+  queuegap testbed up --front alb                  # an ALB-like front: 10 s to connect, then 504
   queuegap testbed status
   queuegap testbed down`,
 	}
@@ -59,13 +60,24 @@ GET /fast through nginx answers 200 from every instance (at most 30 s). Stop it 
 Knobs map onto the servers: --listen is uWSGI's listen / gunicorn's --backlog (must not
 exceed net.core.somaxconn), --harakiri is uWSGI's harakiri / gunicorn's --timeout,
 --connect-timeout and --read-timeout are nginx's uwsgi_*/proxy_* timeouts. nginx never retries
-a failed request on the other instance, so every 502/504 reaches the client.`,
+a failed request on the other instance, so every 502/504 reaches the client.
+
+--front alb puts an ALB-like tier (a second nginx) on the public port: it accepts every
+client connection at once, tries for --front-connect-timeout (an ALB's 10 s) to connect to
+the pod nginx, which then listens on a port of its own, never retries, and answers 504 when
+the connect does not complete. It adds X-Front-Upstream-Connect-Time and
+X-Front-Upstream-Header-Time (its own connect and wait) next to the pod nginx's
+X-Upstream-Connect-Time/X-Upstream-Header-Time (to the app), and logs front-access.log.`,
 		Example: `  queuegap testbed up
   queuegap testbed up --workers 2 --listen 4 --http-socket   # also expose uWSGI directly
   queuegap testbed up --connect-timeout 3s --read-timeout 5s --harakiri 10s
-  queuegap testbed up --server gunicorn --socket unix --port 8080`,
+  queuegap testbed up --server gunicorn --socket unix --port 8080
+  queuegap testbed up --front alb --front-connect-timeout 10s --nginx-backlog 8`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cfg.Front == "none" {
+				cfg.Front = ""
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -84,8 +96,11 @@ a failed request on the other instance, so every 502/504 reaches the client.`,
 			c := s.Config()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "testbed up: %s\n", s.URL())
-			fmt.Fprintf(out, "  %s ×%d (%d workers, listen %d, %s socket, harakiri %v), nginx backlog %d, %s\n",
-				c.Server, c.Instances, c.Workers, c.Listen, c.Socket, c.Harakiri, c.NginxBacklog, c.LB)
+			fmt.Fprintf(out, "  %s ×%d (%d workers, listen %d, %s socket, harakiri %v), nginx backlog %d, worker_connections %d, %s\n",
+				c.Server, c.Instances, c.Workers, c.Listen, c.Socket, c.Harakiri, c.NginxBacklog, c.NginxWorkerConnections, c.LB)
+			if c.Front != "" {
+				fmt.Fprintf(out, "  front (%s):     %s → pod nginx %s, connect timeout %v, no retry\n", c.Front, s.URL(), s.NginxURL(), c.FrontConnectTimeout)
+			}
 			for _, u := range s.AppURLs() {
 				fmt.Fprintf(out, "  app directly:   %s\n", u)
 			}
@@ -94,6 +109,9 @@ a failed request on the other instance, so every 502/504 reaches the client.`,
 			}
 			fmt.Fprintf(out, "  app log (JSON): %s\n", s.AppLog())
 			fmt.Fprintf(out, "  nginx logs:     %s %s\n", s.NginxErrorLog(), s.NginxAccessLog())
+			if c.Front != "" {
+				fmt.Fprintf(out, "  front logs:     %s %s\n", s.FrontErrorLog(), s.FrontAccessLog())
+			}
 			fmt.Fprintf(out, "  stop with:      queuegap testbed down%s\n", dirFlag(s.Dir()))
 			return nil
 		},
@@ -112,6 +130,9 @@ a failed request on the other instance, so every 502/504 reaches the client.`,
 	f.IntVar(&cfg.Port, "port", cfg.Port, "nginx port on 127.0.0.1 (0 = pick a free one)")
 	f.StringVar(&cfg.Dir, "dir", cfg.Dir, "run directory: configs, logs, state")
 	f.BoolVar(&cfg.HTTPSocket, "http-socket", cfg.HTTPSocket, "also serve each app instance over plain HTTP on its own port (bypassing nginx)")
+	f.IntVar(&cfg.NginxWorkerConnections, "nginx-worker-connections", cfg.NginxWorkerConnections, "the pod nginx's worker_connections (each proxied request holds 2)")
+	f.StringVar(&cfg.Front, "front", "none", "a tier in front of nginx on the public port: none or alb (accepts at once, connects within --front-connect-timeout or answers 504)")
+	f.DurationVar(&cfg.FrontConnectTimeout, "front-connect-timeout", cfg.FrontConnectTimeout, "the front's connect timeout to the pod nginx (an ALB's is 10s)")
 	return cmd
 }
 
@@ -179,6 +200,10 @@ reports listen_queue 0 for unix sockets. Exits 1 when nothing is running.`,
 			fmt.Fprintf(out, "testbed %s (dir %s)\n", st.URL, st.Dir)
 			fmt.Fprintf(out, "  %s ×%d (%d workers, listen %d, %s socket, harakiri %v), nginx backlog %d, %s, timeouts connect %v read %v\n",
 				c.Server, c.Instances, c.Workers, c.Listen, c.Socket, c.Harakiri, c.NginxBacklog, c.LB, c.ConnectTimeout, c.ReadTimeout)
+			if c.Front != "" {
+				fmt.Fprintf(out, "  front %s, connect timeout %v → pod nginx %s (worker_connections %d)\n",
+					c.Front, c.FrontConnectTimeout, s.NginxURL(), c.NginxWorkerConnections)
+			}
 			fmt.Fprintf(out, "  GET /fast:      %s\n", st.Health)
 			alive := 0
 			for _, p := range st.Procs {

@@ -3,6 +3,7 @@ package stack
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -25,6 +26,7 @@ type composeFile struct {
 		Environment map[string]string `yaml:"environment"`
 		EnvFile     []string          `yaml:"env_file"`
 		Volumes     []string          `yaml:"volumes"`
+		Profiles    []string          `yaml:"profiles"`
 	} `yaml:"services"`
 }
 
@@ -93,7 +95,8 @@ func TestComposeFilesExist(t *testing.T) {
 		}
 	}
 	// The entrypoints must be the very scripts the native runner embeds.
-	for _, f := range []string{"run-app.sh", "run-nginx.sh", "lib.sh", "nginx.conf.in", "uwsgi.ini.in", "app/qgapp.py"} {
+	for _, f := range []string{"run-app.sh", "run-nginx.sh", "run-front.sh", "lib.sh", "nginx.conf.in",
+		"front.conf.in", "uwsgi.ini.in", "app/qgapp.py"} {
 		if _, err := embedded.ReadFile("files/" + f); err != nil {
 			t.Errorf("embedded files/%s: %v", f, err)
 		}
@@ -165,13 +168,59 @@ func TestComposeKnobsMatchRunner(t *testing.T) {
 
 	// Every @QG_...@ placeholder in a template is a knob or one the scripts derive.
 	derived := []string{"QG_UPSTREAM_SERVERS", "QG_LB_DIRECTIVE", "QG_STATS_PORT", "QG_APP_DIR"}
-	for _, tmpl := range []string{"files/nginx.conf.in", "files/uwsgi.ini.in"} {
+	for _, tmpl := range []string{"files/nginx.conf.in", "files/front.conf.in", "files/uwsgi.ini.in"} {
 		b, _ := embedded.ReadFile(tmpl)
 		for _, ph := range regexp.MustCompile(`@(QG_[A-Z_]+)@`).FindAllSubmatch(b, -1) {
 			name := string(ph[1])
 			if !slices.Contains(want, name) && !slices.Contains(derived, name) {
 				t.Errorf("%s: placeholder @%s@ is neither a knob nor derived by the scripts", tmpl, name)
 			}
+		}
+	}
+}
+
+// TestComposeFrontService: the ALB-like front is a compose service of its own, off by default
+// (profile "alb"), running the native runner's run-front.sh and reaching the pod nginx by its
+// service name.
+func TestComposeFrontService(t *testing.T) {
+	c := loadCompose(t)
+	front, ok := c.Services["front"]
+	if !ok {
+		t.Fatal("docker-compose.yaml: no service front")
+	}
+	if !slices.Equal(front.Profiles, []string{"alb"}) {
+		t.Errorf("service front: profiles %v, want [alb] (off unless asked for)", front.Profiles)
+	}
+	if !slices.Contains(front.Entrypoint, "/opt/queuegap/files/run-front.sh") {
+		t.Errorf("service front: entrypoint %v, want run-front.sh", front.Entrypoint)
+	}
+	if front.Environment["QG_FRONT"] != "alb" {
+		t.Errorf("service front: QG_FRONT=%q, want alb", front.Environment["QG_FRONT"])
+	}
+	if h := front.Environment["QG_NGINX_HOST"]; h != "nginx" {
+		t.Errorf("service front: QG_NGINX_HOST=%q, want the pod nginx's service name", h)
+	}
+	if _, ok := c.Services[front.Environment["QG_NGINX_HOST"]]; !ok {
+		t.Errorf("QG_NGINX_HOST=%q is no service", front.Environment["QG_NGINX_HOST"])
+	}
+}
+
+// TestComposeConfigValid asks Debian's docker-compose (v1) to validate the file with every
+// profile; it needs no Docker daemon. Skipped where docker-compose is not installed.
+func TestComposeConfigValid(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		t.Skip("docker-compose not installed")
+	}
+	for _, profiles := range [][]string{nil, {"two"}, {"alb"}, {"two", "alb"}} {
+		args := []string{"-f", filepath.Join(repoRoot, "docker-compose.yaml")}
+		for _, p := range profiles {
+			args = append(args, "--profile", p)
+		}
+		cmd := exec.Command(bin, append(args, "config", "-q")...)
+		cmd.Env = append(os.Environ(), "COMPOSE_PROJECT_NAME=qgtest")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("docker-compose %v config: %v: %s", profiles, err, strings.TrimSpace(string(out)))
 		}
 	}
 }

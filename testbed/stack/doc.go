@@ -3,7 +3,8 @@
 //
 // It owns:
 //   - the testbed's files under files/ (embedded): the Django app (files/app/qgapp.py), the
-//     nginx and uWSGI config templates, and the entrypoint scripts run-app.sh and run-nginx.sh
+//     nginx and uWSGI config templates, and the entrypoint scripts run-app.sh, run-nginx.sh
+//     and run-front.sh
 //     that render those templates from QG_* environment variables and exec the servers. The
 //     native runner here and the top-level docker-compose.yaml run the very same scripts with
 //     the same variables (EnvKnobs), so there is one source of truth for the configuration;
@@ -22,4 +23,11 @@
 // nginx is configured not to retry a failed request on the other instance
 // (uwsgi_next_upstream/proxy_next_upstream off) and never to take an instance out of rotation
 // (max_fails=0): every 502/504 reaches the client.
+//
+// Config.Front "alb" adds an ALB-like tier on the public port (URL): a second nginx
+// (files/front.conf.in, run-front.sh, its own front.pid, front-*.log and front-tmp/ in the run
+// directory, process "front") that accepts every client at once, connects to the pod nginx
+// (NginxURL) within FrontConnectTimeout or answers 504, never retries, and adds
+// X-Front-Upstream-Connect-Time and X-Front-Upstream-Header-Time (its own $upstream_* times)
+// beside the pod nginx's X-Upstream-* headers, which pass through.
 package stack

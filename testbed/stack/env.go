@@ -11,20 +11,26 @@ import (
 
 // ports are the TCP ports a native stack listens on (all on 127.0.0.1).
 type ports struct {
-	Nginx int   `json:"nginx"`
+	Nginx int   `json:"nginx"`           // the pod nginx
+	Front int   `json:"front,omitempty"` // the front (Config.Front), the public port then
 	App   []int `json:"app,omitempty"`   // uwsgi/HTTP protocol socket per instance (tcp only)
 	Stats []int `json:"stats,omitempty"` // uWSGI stats server per instance (uwsgi only)
 	HTTP  []int `json:"http,omitempty"`  // direct HTTP socket per instance (HTTPSocket only)
 }
 
 // knobEnv is the one place that turns a Config into the QG_* variables read by
-// files/run-app.sh and files/run-nginx.sh. instance is 0 for nginx, 1 or 2 for an app.
+// files/run-app.sh, files/run-nginx.sh and files/run-front.sh. instance is 0 for nginx and the
+// front, 1 or 2 for an app.
 func knobEnv(c Config, p ports, runDir, sockDir string, instance int) map[string]string {
 	hosts := make([]string, c.Instances)
 	for i := range hosts {
 		hosts[i] = "127.0.0.1"
 	}
 	harakiri := int(c.Harakiri / time.Second)
+	front := c.Front
+	if front == "" {
+		front = "none" // an empty variable reads like a forgotten one
+	}
 	return map[string]string{
 		"QG_SERVER":          c.Server,
 		"QG_WORKERS":         strconv.Itoa(c.Workers),
@@ -38,14 +44,21 @@ func knobEnv(c Config, p ports, runDir, sockDir string, instance int) map[string
 		"QG_LB":              c.LB,
 		"QG_NGINX_BACKLOG":   strconv.Itoa(c.NginxBacklog),
 		"QG_PORT":            strconv.Itoa(p.Nginx),
-		"QG_BIND":            "127.0.0.1",
-		"QG_APP_BIND":        "127.0.0.1",
-		"QG_APP_HOSTS":       strings.Join(hosts, " "),
-		"QG_APP_PORTS":       joinInts(p.App),
-		"QG_STATS_PORTS":     joinInts(p.Stats),
-		"QG_HTTP_PORTS":      joinInts(p.HTTP),
-		"QG_SOCKET_DIR":      sockDir,
-		"QG_RUN_DIR":         runDir,
+
+		"QG_NGINX_WORKER_CONNECTIONS": strconv.Itoa(c.NginxWorkerConnections),
+		"QG_NGINX_HOST":               "127.0.0.1", // where the front finds the pod nginx
+		"QG_FRONT":                    front,
+		"QG_FRONT_PORT":               strconv.Itoa(p.Front), // 0 without a front
+		"QG_FRONT_CONNECT_TIMEOUT":    nginxTime(c.FrontConnectTimeout),
+
+		"QG_BIND":        "127.0.0.1",
+		"QG_APP_BIND":    "127.0.0.1",
+		"QG_APP_HOSTS":   strings.Join(hosts, " "),
+		"QG_APP_PORTS":   joinInts(p.App),
+		"QG_STATS_PORTS": joinInts(p.Stats),
+		"QG_HTTP_PORTS":  joinInts(p.HTTP),
+		"QG_SOCKET_DIR":  sockDir,
+		"QG_RUN_DIR":     runDir,
 	}
 }
 

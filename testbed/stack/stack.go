@@ -39,10 +39,23 @@ type Config struct {
 	// (uWSGI --http-socket, a second gunicorn --bind), sharing the same listen backlog, so
 	// clients can bypass nginx. See AppURLs.
 	HTTPSocket bool
+	// NginxWorkerConnections is the pod nginx's worker_connections (one worker). Each proxied
+	// request holds two (client and upstream) plus a few nginx keeps for itself.
+	NginxWorkerConnections int
+	// Front puts a tier in front of the pod nginx: "" (none) or "alb", an nginx that acts like
+	// an AWS ALB — it accepts every client connection at once, tries for FrontConnectTimeout
+	// to connect to the pod nginx (no retry) and answers 504 if it cannot. With a front, Port
+	// (and URL) is the front's; the pod nginx listens on a port of its own (NginxURL).
+	Front               string
+	FrontConnectTimeout time.Duration // the front's proxy_connect_timeout (ALB: 10 s)
 }
 
+// FrontALB is Config.Front's ALB-like tier.
+const FrontALB = "alb"
+
 // Defaults: 4 workers, listen 100, tcp, harakiri off, connect and read timeouts 60s,
-// 1 instance, round_robin, uwsgi, nginx backlog 511.
+// 1 instance, round_robin, uwsgi, nginx backlog 511 and worker_connections 4096, no front
+// (an ALB-like front would wait 10 s to connect).
 func Defaults() Config {
 	return Config{
 		Workers:        4,
@@ -54,6 +67,9 @@ func Defaults() Config {
 		LB:             "round_robin",
 		Server:         "uwsgi",
 		NginxBacklog:   511,
+
+		NginxWorkerConnections: 4096,
+		FrontConnectTimeout:    10 * time.Second,
 	}
 }
 
@@ -80,6 +96,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("server %q: want uwsgi or gunicorn", c.Server)
 	case c.NginxBacklog < 1:
 		return fmt.Errorf("nginx backlog %d: want at least 1", c.NginxBacklog)
+	case c.NginxWorkerConnections < minWorkerConnections:
+		return fmt.Errorf("nginx worker connections %d: want at least %d", c.NginxWorkerConnections, minWorkerConnections)
+	case c.Front != "" && c.Front != FrontALB:
+		return fmt.Errorf("front %q: want none (\"\") or alb", c.Front)
+	case c.Front != "" && c.FrontConnectTimeout < time.Millisecond:
+		return fmt.Errorf("front connect timeout %v: want at least 1ms", c.FrontConnectTimeout)
 	case c.Port < 0 || c.Port > 65535:
 		return fmt.Errorf("port %d: want 0 (pick) or 1-65535", c.Port)
 	case strings.ContainsAny(c.Dir, "|&\\\n\"' $`"):
@@ -100,6 +122,10 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// minWorkerConnections: below this nginx cannot even hold its listening socket, the readiness
+// probe and one proxied request.
+const minWorkerConnections = 8
+
 func somaxconn() (int, error) {
 	b, err := os.ReadFile("/proc/sys/net/core/somaxconn")
 	if err != nil {
@@ -112,7 +138,8 @@ func somaxconn() (int, error) {
 type Stack struct {
 	cfg        Config
 	dir        string
-	url        string
+	url        string // the public URL: the front's when there is one, else the pod nginx's
+	nginxURL   string // the pod nginx's
 	appURLs    []string
 	statsAddrs []string
 	sockDir    string
@@ -123,9 +150,9 @@ type Stack struct {
 	downErr  error
 }
 
-// proc is one process group the stack started: nginx or an app instance's master.
+// proc is one process group the stack started: nginx, the front or an app instance's master.
 type proc struct {
-	Name    string `json:"name"`    // "nginx", "app1", "app2"
+	Name    string `json:"name"`    // "nginx", "front", "app1", "app2"
 	Pid     int    `json:"pid"`     // also its process group and session id
 	Cmdline string `json:"cmdline"` // /proc/PID/cmdline once ready (NULs as spaces)
 	// Start is its start time from /proc/PID/stat, which with Pid names exactly this
@@ -137,8 +164,12 @@ type proc struct {
 	done chan struct{} // closed when cmd.Wait returned (own children only)
 }
 
-// URL is nginx's base URL, http://127.0.0.1:PORT.
+// URL is the stack's public base URL, http://127.0.0.1:PORT: the front's when Config.Front
+// is set, else the pod nginx's.
 func (s *Stack) URL() string { return s.url }
+
+// NginxURL is the pod nginx's base URL; the same as URL without a front.
+func (s *Stack) NginxURL() string { return s.nginxURL }
 
 // AppURLs are the app instances' direct HTTP URLs (Config.HTTPSocket), one per instance.
 func (s *Stack) AppURLs() []string { return append([]string(nil), s.appURLs...) }
@@ -161,7 +192,15 @@ func (s *Stack) NginxErrorLog() string { return filepath.Join(s.dir, "nginx-erro
 // NginxAccessLog is nginx's access log: one JSON object per request with $upstream_* times.
 func (s *Stack) NginxAccessLog() string { return filepath.Join(s.dir, "nginx-access.log") }
 
-// Pids are the process-group leaders the stack started, by name ("nginx", "app1", "app2").
+// FrontAccessLog is the front's access log (Config.Front): one JSON object per request, the
+// same fields as NginxAccessLog's, its $upstream_* times being its connect to the pod nginx.
+func (s *Stack) FrontAccessLog() string { return filepath.Join(s.dir, "front-access.log") }
+
+// FrontErrorLog is the front's error log (level error): "upstream timed out (110: Connection
+// timed out) while connecting to upstream" for each 504 it made.
+func (s *Stack) FrontErrorLog() string { return filepath.Join(s.dir, "front-error.log") }
+
+// Pids are the process-group leaders the stack started, by name ("nginx", "front", "app1", "app2").
 // Each leader's workers are in its process group.
 func (s *Stack) Pids() map[string]int {
 	m := make(map[string]int, len(s.procs))
@@ -185,7 +224,8 @@ const (
 	stateFile    = "state.json"
 )
 
-// Up renders the configuration into cfg.Dir, starts the app instance(s) and nginx, each in its
+// Up renders the configuration into cfg.Dir, starts the app instance(s), nginx and the front
+// (Config.Front) if any, each in its
 // own session and process group (they outlive the caller unless Down is called), writes the
 // state file and waits — at most 30s, less if ctx ends sooner — until GET /fast through nginx
 // answers 200 from every instance. On failure it stops whatever it started and returns an error
@@ -232,9 +272,14 @@ func Up(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.Port = p.Nginx
-	s.cfg.Port = p.Nginx
-	s.url = fmt.Sprintf("http://127.0.0.1:%d", p.Nginx)
+	public := p.Nginx
+	if cfg.Front != "" {
+		public = p.Front
+	}
+	cfg.Port = public
+	s.cfg.Port = public
+	s.url = fmt.Sprintf("http://127.0.0.1:%d", public)
+	s.nginxURL = fmt.Sprintf("http://127.0.0.1:%d", p.Nginx)
 	for _, h := range p.HTTP {
 		s.appURLs = append(s.appURLs, fmt.Sprintf("http://127.0.0.1:%d", h))
 	}
@@ -262,6 +307,12 @@ func Up(ctx context.Context, cfg Config) (st *Stack, err error) {
 	if err := s.start("nginx", filepath.Join(filesDir, "run-nginx.sh"), env); err != nil {
 		return nil, err
 	}
+	if cfg.Front != "" {
+		// The same knobs: run-front.sh reads QG_FRONT_* and the pod nginx's QG_NGINX_HOST:QG_PORT.
+		if err := s.start("front", filepath.Join(filesDir, "run-front.sh"), env); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.writeState(); err != nil {
 		return nil, err
 	}
@@ -280,7 +331,8 @@ func Up(ctx context.Context, cfg Config) (st *Stack, err error) {
 // prepareDir writes the embedded files into dir/files and removes the previous run's logs.
 func prepareDir(dir string) error {
 	for _, name := range []string{"app.log", "nginx-error.log", "nginx-access.log", "nginx.out",
-		"app1.out", "app2.out", "nginx.pid", "app1.sock", "app2.sock", stateFile} {
+		"app1.out", "app2.out", "nginx.pid", "app1.sock", "app2.sock", stateFile,
+		"front-error.log", "front-access.log", "front.out", "front.pid"} {
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !os.IsNotExist(err) {
 			return err
 		}
@@ -327,10 +379,23 @@ func pickPorts(cfg Config) (ports, error) {
 	}
 	var p ports
 	var err error
-	p.Nginx = cfg.Port
-	if p.Nginx == 0 {
+	// cfg.Port is the public port: the front's when there is one.
+	if cfg.Front != "" {
+		p.Front = cfg.Port
+		if p.Front == 0 {
+			if p.Front, err = pick(); err != nil {
+				return p, err
+			}
+		}
 		if p.Nginx, err = pick(); err != nil {
 			return p, err
+		}
+	} else {
+		p.Nginx = cfg.Port
+		if p.Nginx == 0 {
+			if p.Nginx, err = pick(); err != nil {
+				return p, err
+			}
 		}
 	}
 	for i := 0; i < cfg.Instances; i++ {
@@ -388,7 +453,7 @@ func (s *Stack) start(name, script string, env []string) error {
 	return nil
 }
 
-// waitReady polls GET /fast through nginx until every instance has answered 200.
+// waitReady polls GET /fast through nginx (and the front) until every instance has answered 200.
 func (s *Stack) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -444,7 +509,7 @@ func (s *Stack) waitReady(ctx context.Context) error {
 // processes ("" when none, or when /proc cannot tell).
 func (s *Stack) shortOfWorkers() string {
 	for _, p := range s.procs {
-		if p.Name == "nginx" {
+		if p.Name == "nginx" || p.Name == "front" {
 			continue
 		}
 		n, err := groupSize(p.Pid)
@@ -494,6 +559,9 @@ func keys(m map[string]bool) []string {
 func (s *Stack) logTails() string {
 	var b strings.Builder
 	paths := []string{s.NginxErrorLog()}
+	if s.cfg.Front != "" {
+		paths = append(paths, s.FrontErrorLog())
+	}
 	for _, p := range s.procs {
 		paths = append(paths, p.Log)
 	}
@@ -545,6 +613,7 @@ func (s *Stack) Down() error {
 			os.RemoveAll(s.sockDir)
 		}
 		os.Remove(filepath.Join(s.dir, "nginx.pid"))
+		os.Remove(filepath.Join(s.dir, "front.pid"))
 		if err := errors.Join(errs...); err != nil {
 			s.downErr = err
 			return
@@ -579,7 +648,7 @@ func (p *proc) alive() bool {
 		return cl == p.Cmdline
 	}
 	// Recorded before it was ready (its command line was not known yet).
-	for _, s := range []string{"nginx", "uwsgi", "gunicorn", "run-app.sh", "run-nginx.sh"} {
+	for _, s := range []string{"nginx", "uwsgi", "gunicorn", "run-app.sh", "run-nginx.sh", "run-front.sh"} {
 		if strings.Contains(cl, s) {
 			return true
 		}

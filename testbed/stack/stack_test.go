@@ -362,3 +362,80 @@ func TestUpFailsWithLogTail(t *testing.T) {
 	}
 	t.Logf("error: %v", err)
 }
+
+// TestUpALBFront: with Front "alb" the public URL is the front's; both tiers' timing headers
+// reach the client, distinct; the front logs the request under the client's id; its 504 (pod
+// nginx unreachable) carries the front's headers; Down stops the front too.
+func TestUpALBFront(t *testing.T) {
+	t.Parallel()
+	cfg := Defaults()
+	cfg.Workers = 1
+	cfg.Front = FrontALB
+	cfg.FrontConnectTimeout = 2 * time.Second
+	cfg.NginxWorkerConnections = 64
+	s := up(t, cfg)
+	if s.URL() == s.NginxURL() || s.Config().Port == 0 || !strings.HasSuffix(s.URL(), fmt.Sprint(":", s.Config().Port)) {
+		t.Fatalf("URL %s, NginxURL %s, Port %d: want the front on Port, nginx elsewhere", s.URL(), s.NginxURL(), s.Config().Port)
+	}
+	a, _ := checkThroughNginx(t, s, "/sleep?ms=20") // through the front, then the pod nginx
+	for _, h := range []string{"X-Front-Upstream-Connect-Time", "X-Front-Upstream-Header-Time", "X-Upstream-Connect-Time"} {
+		if _, err := strconv.ParseFloat(a.header.Get(h), 64); err != nil {
+			t.Errorf("%s = %q, want seconds", h, a.header.Get(h))
+		}
+	}
+	// The front's header time includes the pod's whole answer (≥ the 20 ms view); the pod's
+	// connect to uWSGI is its own header.
+	if f, _ := strconv.ParseFloat(a.header.Get("X-Front-Upstream-Header-Time"), 64); f < 0.02 {
+		t.Errorf("X-Front-Upstream-Header-Time %v < 0.020 s", f)
+	}
+	if n := len(a.header.Values("X-Request-Id")); n != 1 {
+		t.Errorf("%d X-Request-Id headers, want 1: %v", n, a.header)
+	}
+	conf, err := os.ReadFile(s.Dir() + "/nginx.conf")
+	if err != nil || !strings.Contains(string(conf), "worker_connections 64;") {
+		t.Errorf("pod nginx.conf has no worker_connections 64: %v", err)
+	}
+	front, err := os.ReadFile(s.Dir() + "/front.conf")
+	if err != nil || !strings.Contains(string(front), "proxy_connect_timeout 2s;") {
+		t.Errorf("front.conf has no proxy_connect_timeout 2s: %v", err)
+	}
+	// nginx writes the access line after the answer: poll, bounded.
+	id := a.header.Get("X-Request-Id")
+	var log []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if log, _ = os.ReadFile(s.FrontAccessLog()); strings.Contains(string(log), `"id":"`+id+`"`) {
+			break
+		}
+	}
+	if !strings.Contains(string(log), `"id":"`+id+`"`) || !strings.Contains(string(log), `"upstream_addr":"`+strings.TrimPrefix(s.NginxURL(), "http://")) {
+		t.Errorf("front access log has no line for %s via %s:\n%s", id, s.NginxURL(), log)
+	}
+	if st := s.Status(context.Background()); !st.Healthy || len(st.Procs) != 3 {
+		t.Errorf("status: %+v", st)
+	}
+	if a, err := Attach(s.Dir()); err != nil || a.NginxURL() != s.NginxURL() || a.URL() != s.URL() {
+		t.Errorf("attached: %v %+v", err, a)
+	}
+
+	// The pod nginx gone: the front's connect is refused at once, and it answers 502 with its
+	// own headers (a 504 needs SYNs that go unanswered; the e2e tests show that).
+	for _, p := range s.procs {
+		if p.Name == "nginx" {
+			if err := p.stop(); err != nil { // graceful: its master reaps its worker
+				t.Fatal(err)
+			}
+		}
+	}
+	ok := false
+	for deadline := time.Now().Add(5 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b := get(t, s.URL()+"/fast", "after-kill")
+		ok = b.status == 502 && b.header.Get("X-Front-Upstream-Connect-Time") != "" && b.header.Get("X-Upstream-Connect-Time") == ""
+	}
+	if !ok {
+		t.Error("no 502 from the front with X-Front-Upstream-Connect-Time after the pod nginx died")
+	}
+	downAndCheck(t, s, 1+1+2) // uWSGI master + worker, the front's master + worker (pod nginx stopped)
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(s.URL(), "http://"), time.Second); err == nil {
+		t.Error("the front's port still accepts after Down")
+	}
+}

@@ -17,6 +17,7 @@ import (
 type state struct {
 	Config       Config   `json:"config"`
 	URL          string   `json:"url"`
+	NginxURL     string   `json:"nginx_url,omitempty"` // the pod nginx's, when a front has URL
 	AppURLs      []string `json:"app_urls,omitempty"`
 	StatsAddrs   []string `json:"stats_addrs,omitempty"`
 	SocketDir    string   `json:"socket_dir"`
@@ -27,7 +28,7 @@ type state struct {
 
 func (s *Stack) writeState() error {
 	st := state{
-		Config: s.cfg, URL: s.url, AppURLs: s.appURLs, StatsAddrs: s.statsAddrs,
+		Config: s.cfg, URL: s.url, NginxURL: s.nginxURL, AppURLs: s.appURLs, StatsAddrs: s.statsAddrs,
 		SocketDir: s.sockDir, OwnSocketDir: s.ownSockDir, Procs: s.procs,
 		Written: time.Now().Format(time.RFC3339Nano),
 	}
@@ -67,8 +68,12 @@ func Attach(dir string) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	nginxURL := st.NginxURL
+	if nginxURL == "" { // written before fronts existed: the URL was nginx's
+		nginxURL = st.URL
+	}
 	return &Stack{
-		cfg: st.Config, dir: abs, url: st.URL, appURLs: st.AppURLs, statsAddrs: st.StatsAddrs,
+		cfg: st.Config, dir: abs, url: st.URL, nginxURL: nginxURL, appURLs: st.AppURLs, statsAddrs: st.StatsAddrs,
 		sockDir: st.SocketDir, ownSockDir: st.OwnSocketDir, procs: st.Procs,
 	}, nil
 }
@@ -90,7 +95,7 @@ type Status struct {
 	Dir     string
 	Config  Config
 	Procs   []ProcStatus
-	Healthy bool   // GET /fast through nginx answered 200
+	Healthy bool   // GET /fast at URL (through the front, if any) answered 200
 	Health  string // the answer, or the error
 	Stats   []UWSGIStats
 }

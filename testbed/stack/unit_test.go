@@ -57,6 +57,9 @@ func TestValidate(t *testing.T) {
 		func(c *Config) { c.Server = "apache" },
 		func(c *Config) { c.Listen = 1 << 30 },
 		func(c *Config) { c.Dir = "/tmp/a b" },
+		func(c *Config) { c.Front = "elb" },
+		func(c *Config) { c.Front = FrontALB; c.FrontConnectTimeout = 0 },
+		func(c *Config) { c.NginxWorkerConnections = 4 },
 	} {
 		c := Defaults()
 		bad(&c)

@@ -1,11 +1,12 @@
-# queuegap testbed: shared shell helpers, sourced by run-app.sh and run-nginx.sh.
+# queuegap testbed: shared shell helpers, sourced by run-app.sh, run-nginx.sh and run-front.sh.
 # Used unchanged by the native runner (Go package testbed/stack) and by docker-compose.yaml.
 
 # Every knob the scripts read. All must be set (QG_HTTP_PORTS may be empty). The Go runner's
 # EnvKnobs() and docker-compose.yaml must list exactly these (checked by a Go test).
 QG_KNOBS="QG_SERVER QG_WORKERS QG_LISTEN QG_SOCKET QG_HARAKIRI QG_CONNECT_TIMEOUT QG_READ_TIMEOUT
 QG_INSTANCES QG_INSTANCE QG_LB QG_NGINX_BACKLOG QG_PORT QG_BIND QG_APP_BIND QG_APP_HOSTS
-QG_APP_PORTS QG_STATS_PORTS QG_HTTP_PORTS QG_SOCKET_DIR QG_RUN_DIR"
+QG_APP_PORTS QG_STATS_PORTS QG_HTTP_PORTS QG_SOCKET_DIR QG_RUN_DIR
+QG_NGINX_WORKER_CONNECTIONS QG_NGINX_HOST QG_FRONT QG_FRONT_PORT QG_FRONT_CONNECT_TIMEOUT"
 
 qg_die() {
 	echo "queuegap testbed: $*" >&2
@@ -34,12 +35,26 @@ qg_check_env() {
 	case "$QG_SOCKET" in tcp | unix) ;; *) qg_die "QG_SOCKET=$QG_SOCKET: want tcp or unix" ;; esac
 	case "$QG_LB" in round_robin | least_conn) ;; *) qg_die "QG_LB=$QG_LB: want round_robin or least_conn" ;; esac
 	case "$QG_INSTANCES" in 1 | 2) ;; *) qg_die "QG_INSTANCES=$QG_INSTANCES: want 1 or 2" ;; esac
+	case "$QG_FRONT" in none | alb) ;; *) qg_die "QG_FRONT=$QG_FRONT: want none or alb" ;; esac
 	qg_int QG_WORKERS "$QG_WORKERS"
 	qg_int QG_LISTEN "$QG_LISTEN"
 	qg_int QG_HARAKIRI "$QG_HARAKIRI" 0ok
 	qg_int QG_NGINX_BACKLOG "$QG_NGINX_BACKLOG"
 	qg_int QG_PORT "$QG_PORT"
 	qg_int QG_INSTANCE "$QG_INSTANCE" 0ok
+	qg_int QG_NGINX_WORKER_CONNECTIONS "$QG_NGINX_WORKER_CONNECTIONS"
+	[ "$QG_NGINX_WORKER_CONNECTIONS" -ge 8 ] || qg_die "QG_NGINX_WORKER_CONNECTIONS=$QG_NGINX_WORKER_CONNECTIONS: want at least 8"
+	qg_int QG_FRONT_PORT "$QG_FRONT_PORT" 0ok
+}
+
+qg_wait_host() { # host: wait (≤ 30 s) until it resolves — under compose a service's name exists
+	# only once its container does, and nginx refuses to start on an unknown upstream host.
+	_i=0
+	until getent hosts "$1" >/dev/null 2>&1; do
+		_i=$((_i + 1))
+		[ "$_i" -le 300 ] || qg_die "host $1 does not resolve (waited 30 s)"
+		sleep 0.1
+	done
 }
 
 qg_render() { # template output [sed args...]: replace every @QG_KNOB@ and fail on leftovers

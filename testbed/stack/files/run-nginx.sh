@@ -16,6 +16,7 @@ while [ "$i" -le "$QG_INSTANCES" ]; do
 		port=$(qg_nth "$i" $QG_APP_PORTS)
 		[ -n "$host" ] || qg_die "QG_APP_HOSTS=$QG_APP_HOSTS: no host for instance $i"
 		qg_int "QG_APP_PORTS[$i]" "$port"
+		qg_wait_host "$host"
 		servers="${servers}server $host:$port max_fails=0; "
 	else
 		servers="${servers}server unix:$QG_SOCKET_DIR/app$i.sock max_fails=0; "
