@@ -213,6 +213,16 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 			at.Estimated = true
 		}
 	}
+	// Behind a front tier: what the front waited for nginx beyond its
+	// connect and nginx's own wait on the app sat in nginx's accept queue
+	// (a stalled or overloaded nginx): backlog, one tier up.
+	var frontBacklog time.Duration
+	if st.HasFrontHeader && st.HasUpstreamHeader {
+		frontBacklog = nonNeg(st.FrontHeader - st.FrontConnect - st.UpstreamHeader)
+		if frontBacklog < time.Millisecond {
+			frontBacklog = 0 // nginx's own handling and ms rounding
+		}
+	}
 	backlog = nonNeg(backlog)
 	processing = nonNeg(processing)
 	// Fit the server-side parts inside what the client saw.
@@ -232,6 +242,8 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 	p[iSynRetry] += at.SynFront + at.SynProxy + fit(handshake)
 	p[iProcessing] = fit(processing)
 	p[iBacklog] = fit(backlog)
+	at.BacklogFront = fit(frontBacklog)
+	p[iBacklog] += at.BacklogFront
 	// What no part covers: the round trip and proxy work of an answered
 	// request — or, when no byte ever came back, time that has no answer
 	// at all, never to be passed off as network.

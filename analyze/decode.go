@@ -185,6 +185,8 @@ func (d *decoder) attr(a *Attribution) error {
 			return d.ms(&a.SynFront)
 		case "syn_retry_proxy_ms":
 			return d.ms(&a.SynProxy)
+		case "backlog_front_ms":
+			return d.ms(&a.BacklogFront)
 		}
 		for i, name := range Components {
 			if len(key) == len(name)+3 && string(key[:len(name)]) == name && string(key[len(name):]) == "_ms" {

@@ -51,6 +51,9 @@ type Attribution struct {
 	// tier (an ALB-like proxy's connect to nginx) and at the proxy (nginx's
 	// connect to the app); the rest of syn_retry is the client's own.
 	SynFront, SynProxy time.Duration
+	// BacklogFront is the part of backlog spent in nginx's own accept queue
+	// behind a front tier; the rest is the app's.
+	BacklogFront time.Duration
 }
 
 // Sum is the sum of all parts; it equals the request's total.
@@ -84,7 +87,7 @@ type ServerTiming struct {
 
 // Any says whether the server reported anything usable.
 func (s *ServerTiming) Any() bool {
-	return s.HasQueue || s.HasApp || s.HasStart || s.HasUpstreamConnect || s.HasUpstreamHeader || s.HasFrontConnect || s.HasFrontHeader
+	return s.HasQueue || s.HasApp || s.HasStart || s.HasUpstreamConnect || s.HasUpstreamHeader || s.HasFrontConnect || s.HasFrontHeader || s.FrontTier
 }
 
 // Result is one request: what the client measured (loadgen's Record, the

@@ -288,6 +288,9 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 	if r.Attr.SynProxy > 0 {
 		b = appendMs(b, "syn_retry_proxy_ms", r.Attr.SynProxy)
 	}
+	if r.Attr.BacklogFront > 0 {
+		b = appendMs(b, "backlog_front_ms", r.Attr.BacklogFront)
+	}
 	return append(b, "}}"...)
 }
 

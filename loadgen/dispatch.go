@@ -107,10 +107,7 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 		now := d.since()
 		if at <= now {
 			if d.inflight.Load() >= maxInflight {
-				if !slotWaiting {
-					slotWaiting = true
-					p.SlotWaits.Add(1)
-				}
+				slotWaiting = true
 				if blockedAt < 0 {
 					blockedAt = now
 				}
@@ -127,7 +124,12 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 				rec.Queued = max(at, blockedAt)
 			}
 			d.track(seq, at)
-			rec.WaitedSlot = slotWaiting
+			// Every request reached while the bound held the dispatcher up
+			// waited for a slot, not just the first.
+			rec.WaitedSlot = slotWaiting || blockedAt >= 0
+			if rec.WaitedSlot {
+				p.SlotWaits.Add(1)
+			}
 			slotWaiting = false
 			rec.WaitedConn = !e.free()
 			d.inflight.Add(1)

@@ -144,7 +144,7 @@ type Record struct {
 // dispatcher behind its schedule: CPU, scheduling, batching). Records
 // without a queued time (older files) count all of start − intended.
 func (r *Record) Lag() time.Duration {
-	if r.Queued == 0 {
+	if r.Queued == 0 || !r.WaitedConn && !r.WaitedSlot {
 		return nonNeg(r.Start - r.Intended)
 	}
 	return nonNeg(min(r.Queued, r.Start) - r.Intended)
@@ -154,8 +154,8 @@ func (r *Record) Lag() time.Duration {
 // in-flight slot or a pooled connection: client-side queueing caused by a
 // target that holds its connections, as a partner's pool experiences it.
 func (r *Record) ClientQueue() time.Duration {
-	if r.Queued == 0 {
-		return 0
+	if r.Queued == 0 || !r.WaitedConn && !r.WaitedSlot {
+		return 0 // handed straight to a connection: any delay is the generator's
 	}
 	return nonNeg(r.Start - max(r.Queued, r.Intended))
 }

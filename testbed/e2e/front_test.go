@@ -201,6 +201,15 @@ func TestALBFrontReproducesTheFieldReport(t *testing.T) {
 		if syn+backlog <= 0.5 {
 			t.Errorf("syn_retry %.1f %% + backlog %.1f %% of the gap ≤ 50 %%: the headline misses the dropped SYNs", 100*syn, 100*backlog)
 		}
+		// At the right tier: the front's connects to nginx, not the client's
+		// own (which connected to the front at once), and nothing left over
+		// as "network" on loopback.
+		if !strings.Contains(r.Summary.Headline, "front tier") {
+			t.Errorf("headline %q does not name the front tier", r.Summary.Headline)
+		}
+		if net := r.Summary.Attribution[analyze.CompNetwork].Share; net > 0.1 {
+			t.Errorf("%.1f %% of client time is network on loopback", 100*net)
+		}
 		for id, c := range frontConnect {
 			if c < 500*time.Millisecond {
 				continue
