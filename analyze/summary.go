@@ -232,7 +232,9 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 	}
 	s.Generator.FellBehind = s.Phases[PhaseLag].P99 > durMs(lagFellBehind)
 	s.Generator.ClientQueueP99Ms = s.Attribution[CompClientQueue].P99
-	s.Generator.Saturated = s.Attribution[CompClientQueue].Share >= saturatedShare
+	// A generator behind its own schedule makes its own requests queue: then
+	// the queue says nothing about the target.
+	s.Generator.Saturated = s.Attribution[CompClientQueue].Share >= saturatedShare && !s.Generator.FellBehind
 	s.Generator.Connections, s.Generator.ConnMode = info.Connections, info.ConnMode
 	if a.limitErrors > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d requests failed on the generator's own limits (file descriptors or ephemeral ports), not the target's: raise 'ulimit -n', use keep-alive, or spread the load", a.limitErrors))
@@ -266,7 +268,7 @@ func headline(s *Summary) string {
 	if top != "" {
 		what := map[string]string{
 			CompBacklog: "backlog wait", CompSynRetry: "SYN retries" + synTier(s), CompProcessing: "processing",
-			CompClientQueue: "waiting for a pooled connection", CompUnanswered: "requests that got no answer",
+			CompClientQueue: clientQueueWhat(s), CompUnanswered: "requests that got no answer",
 			CompNetwork: "network and proxy", CompConnect: "connection setup", CompLag: "generator lag", CompTransfer: "transfer",
 		}[top]
 		if (top == CompBacklog || top == CompProcessing) && s.Estimated*2 > s.Requests {
@@ -278,13 +280,25 @@ func headline(s *Summary) string {
 			if s.Generator.ConnMode != "new" && s.Generator.Connections > 0 {
 				pool = fmt.Sprintf("the pool (--connections %d)", s.Generator.Connections)
 			}
-			out += ": the target was saturated and " + pool + " became the queue"
+			if s.Generator.FellBehind {
+				out += ": the generator itself fell behind, so its own requests queued at " + pool
+			} else {
+				out += ": the target was saturated and " + pool + " became the queue"
+			}
 		}
 	}
 	if n := s.Unanswered; n > 0 {
 		out += fmt.Sprintf("; %.0f %% of requests (%.0f %% of client time) got no answer", 100*float64(n)/float64(s.Requests), 100*s.Attribution[CompUnanswered].Share)
 	}
 	return out
+}
+
+// clientQueueWhat names what the client queue waited for.
+func clientQueueWhat(s *Summary) string {
+	if s.Generator.ConnMode == "new" {
+		return "waiting for an in-flight slot"
+	}
+	return "waiting for a pooled connection"
 }
 
 // synTier says where the SYN retries were, when not at the client.

@@ -606,3 +606,44 @@ func testSecrets(t *testing.T) {
 		t.Errorf("the results file does not name the URL with its password redacted")
 	}
 }
+
+// TestSaturationIsClientQueueNotGeneratorLag (issue 8): a keep-alive pool in
+// front of a saturated target makes requests wait for a connection the
+// target holds — client_queue, as a partner's pooled client sees it, and no
+// "generator fell behind" warning. A dispatcher that really is starved of
+// CPU still gets the warning.
+func TestSaturationIsClientQueueNotGeneratorLag(t *testing.T) {
+	t.Run("saturated target behind a pool", func(t *testing.T) {
+		// 4 workers × 20 ms = 200/s; 600/s for 1 s over 8 connections.
+		out, err := queuegap("run", "-q", "--json", "--rate", "600", "--duration", "1s", "--connections", "8",
+			"--target-workers", "4", "--target-service", "20ms").Output()
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		var s analyze.Summary
+		if err := json.Unmarshal(out, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Generator.FellBehind || !s.Generator.Saturated || s.Attribution[analyze.CompClientQueue].Share < 0.5 ||
+			!strings.Contains(s.Headline, "the target was saturated and the pool (--connections 8) became the queue") {
+			t.Errorf("generator %+v, client_queue share %.2f, headline %q: want the pool named as the queue, no fell-behind",
+				s.Generator, s.Attribution[analyze.CompClientQueue].Share, s.Headline)
+		}
+		if lag := s.Attribution[analyze.CompLag].Share; lag > 0.05 {
+			t.Errorf("%.1f %% of client time is the generator's lag", 100*lag)
+		}
+	})
+	t.Run("starved dispatcher", func(t *testing.T) {
+		// One core for everything, no batching, far more new connections
+		// per second than it can start (to a port that refuses at once).
+		cmd := queuegap("run", "-q", "--rate", "50000", "--duration", "1s", "--conn-mode", "new", "--batch-window", "0", "http://127.0.0.1:1/")
+		cmd.Env = append(cmd.Env, "GOMAXPROCS=1")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		if !strings.Contains(string(out), "WARNING: the generator itself fell behind") || strings.Contains(string(out), "the target was saturated") {
+			t.Errorf("no fell-behind warning for a starved dispatcher, or the target blamed:\n%s", out)
+		}
+	})
+}
