@@ -22,7 +22,7 @@ var checkOps = []string{">=", "<=", "==", "!=", ">", "<"}
 
 // CheckSyntax is shown in --help.
 const CheckSyntax = `METRIC OP VALUE; fails the run when true. OP: > >= < <= == !=
-  METRIC: p50|p90|p99|p999|max|mean(total|ttfb|connect|lag|backlog|processing|syn_retry|network|transfer|app|queue)
+  METRIC: p50|p90|p99|p999|max|mean(total|ttfb|connect|lag|client_queue|backlog|processing|syn_retry|network|unanswered|transfer|app|queue)
           rate(OUTCOME|errors)  count(OUTCOME|errors)  share(COMPONENT)  achieved_rate  requests  errors  not_sent
   VALUE:  durations with a unit (2s, 150ms; bare numbers are ms), fractions as 0.01 or 1%
   e.g. --fail-if 'p99(total) > 2s' --fail-if 'rate(proxy_refused) > 0.01' --fail-if 'share(backlog) > 50%'`

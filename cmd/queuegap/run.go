@@ -348,8 +348,9 @@ slow target cannot slow the schedule down and hide its own slowness.
 
 Per request queuegap times connect, TTFB and total, reads server timing headers
 (Server-Timing queue/app, X-Request-Start, X-Runtime, X-Response-Time, nginx
-X-Upstream-Connect-Time) and attributes the time to lag, connect, syn_retry,
-backlog, processing, network and transfer.
+X-Upstream-Connect-Time) and attributes the time to lag (the generator late), client_queue
+(waiting for a slot or pooled connection the target holds), connect, syn_retry,
+backlog, processing, network, unanswered and transfer.
 
 Schedules (pick one, or chain --stage):
   --rate 200 --duration 30s            constant rate
