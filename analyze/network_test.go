@@ -3,6 +3,7 @@ package analyze
 import (
 	"container/heap"
 	"runtime"
+	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
@@ -225,16 +226,25 @@ func TestAccuracyAcrossANetwork(t *testing.T) {
 			// (and so the truth here) leaves out.
 			t.Run(nw.name+"/"+st.name, func(t *testing.T) {
 				backlogErr, procErr, est := runAcrossNetwork(t, prefork.Config{Workers: 4, Backlog: 64, ServiceTime: 20 * time.Millisecond,
-					Headers: st.headers, ClockSkew: nw.skew}, nw.delay, nw.jitter, 45)
+					Headers: st.headers, ClockSkew: nw.skew}, nw.delay, nw.jitter, 150)
 				bMed, bP99 := quantile(backlogErr, 0.5), quantile(backlogErr, 0.99)
 				pMed, pP99 := quantile(procErr, 0.5), quantile(procErr, 0.99)
 				t.Logf("abs error: backlog median %v p99 %v; processing median %v p99 %v; offset %v (skew %v), one way %v",
 					bMed, bP99, pMed, pP99, est.Offset.Offset, nw.skew, est.Offset.OneWay)
-				if bMed > time.Millisecond || bP99 > 3*time.Millisecond {
-					t.Errorf("backlog error median %v p99 %v, want ≤ 1 ms and ≤ 3 ms", bMed, bP99)
+				// The race detector slows every goroutine several times and
+				// `make check` runs packages side by side on two cores: a
+				// request or two then meets a descheduled client or target.
+				// make check also runs this test alone without -race
+				// (`make accuracy`), where the bound is the issue's 3 ms.
+				p99Bound := 3 * time.Millisecond
+				if raceEnabled {
+					p99Bound = 15 * time.Millisecond
 				}
-				if pMed > time.Millisecond || pP99 > 3*time.Millisecond {
-					t.Errorf("processing error median %v p99 %v, want ≤ 1 ms and ≤ 3 ms", pMed, pP99)
+				if bMed > time.Millisecond || bP99 > p99Bound {
+					t.Errorf("backlog error median %v p99 %v, want ≤ 1 ms and ≤ %v", bMed, bP99, p99Bound)
+				}
+				if pMed > time.Millisecond || pP99 > p99Bound {
+					t.Errorf("processing error median %v p99 %v, want ≤ 1 ms and ≤ %v", pMed, pP99, p99Bound)
 				}
 				if st.usesStart {
 					if e := est.Offset; !e.Known || (e.Offset-nw.skew).Abs() > time.Millisecond {
