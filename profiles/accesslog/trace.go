@@ -26,8 +26,9 @@ type Logged struct {
 // Trace accumulates arrivals compactly: per entry a zigzag varint of the
 // offset's change in µs since the previous entry, then uvarints of the
 // (method, path) index (with the second-resolution flag in its low bit),
-// the status and the latency in µs + 1 (0: not logged). Distinct
-// (method, path) pairs are kept once. A typical entry takes 6–9 bytes.
+// the status's index and the latency in µs + 1 (0: not logged). Distinct
+// (method, path) pairs and statuses are kept once in small tables. A
+// typical entry takes 5–8 bytes.
 //
 // Offsets are measured from the first arrival added, or from the start
 // given to NewTrace. Logs are written in completion order, so an entry can
@@ -48,6 +49,9 @@ type Trace struct {
 
 	pairs []Request
 	index map[Request]uint32
+
+	statuses    []int
+	statusIndex map[int]uint32
 
 	lowRes int     // entries without sub-second time
 	spread bool    // Spread has run
@@ -77,7 +81,20 @@ func (t *Trace) Add(e Entry) {
 	if status < 0 || status > 999 {
 		status = 0
 	}
-	t.append(record{offset: off, pair: t.pairOf(Request{e.Method, e.Path}), lowRes: !e.HasSubSecond, status: status, latency: lat})
+	t.append(record{offset: off, pair: t.pairOf(Request{e.Method, e.Path}), lowRes: !e.HasSubSecond, status: t.statusOf(status), latency: lat})
+}
+
+func (t *Trace) statusOf(status int) uint32 {
+	if t.statusIndex == nil {
+		t.statusIndex = make(map[int]uint32)
+	}
+	i, ok := t.statusIndex[status]
+	if !ok {
+		i = uint32(len(t.statuses))
+		t.statuses = append(t.statuses, status)
+		t.statusIndex[status] = i
+	}
+	return i
 }
 
 func (t *Trace) pairOf(r Request) uint32 {
@@ -93,12 +110,13 @@ func (t *Trace) pairOf(r Request) uint32 {
 	return i
 }
 
-// record is one decoded entry; latency is -1 when not logged.
+// record is one decoded entry: status is an index into the status
+// table; latency is -1 when not logged.
 type record struct {
 	offset  int64
 	pair    uint32
 	lowRes  bool
-	status  int
+	status  uint32
 	latency int64
 }
 
@@ -125,7 +143,7 @@ func (t *Trace) append(r record) {
 
 // decodeRecord reads the record at the start of b given the previous
 // offset; n is the bytes used, 0 when b does not hold a valid record.
-func decodeRecord(b []byte, prev int64, pairs int) (r record, n int) {
+func decodeRecord(b []byte, prev int64, pairs, statuses int) (r record, n int) {
 	delta, k := binary.Varint(b)
 	if k <= 0 || delta > 2*maxOffsetUs || delta < -2*maxOffsetUs {
 		return record{}, 0
@@ -137,7 +155,7 @@ func decodeRecord(b []byte, prev int64, pairs int) (r record, n int) {
 	}
 	n += k
 	status, k := binary.Uvarint(b[n:])
-	if k <= 0 || status > 999 {
+	if k <= 0 || status >= uint64(statuses) {
 		return record{}, 0
 	}
 	n += k
@@ -146,7 +164,7 @@ func decodeRecord(b []byte, prev int64, pairs int) (r record, n int) {
 		return record{}, 0
 	}
 	n += k
-	r = record{offset: prev + delta, pair: uint32(head >> 1), lowRes: head&1 == 1, status: int(status), latency: int64(lat) - 1}
+	r = record{offset: prev + delta, pair: uint32(head >> 1), lowRes: head&1 == 1, status: uint32(status), latency: int64(lat) - 1}
 	if r.offset > maxOffsetUs || r.offset < -maxOffsetUs {
 		return record{}, 0
 	}
@@ -158,7 +176,7 @@ func decodeRecord(b []byte, prev int64, pairs int) (r record, n int) {
 func (t *Trace) records(fn func(record)) {
 	prev := int64(0)
 	for b := t.data; len(b) > 0; {
-		r, n := decodeRecord(b, prev, len(t.pairs))
+		r, n := decodeRecord(b, prev, len(t.pairs), len(t.statuses))
 		if n == 0 {
 			panic("accesslog: corrupt trace data") // unreachable: data is validated
 		}
@@ -170,11 +188,11 @@ func (t *Trace) records(fn func(record)) {
 // rewrite replaces every record with fn's version of it.
 func (t *Trace) rewrite(fn func(record) record) {
 	old := t.data
-	oldPairs := len(t.pairs)
+	oldPairs, oldStatuses := len(t.pairs), len(t.statuses)
 	t.data, t.n, t.last, t.lowRes, t.unsorted = make([]byte, 0, len(old)), 0, 0, 0, false
 	prev := int64(0)
 	for b := old; len(b) > 0; {
-		r, n := decodeRecord(b, prev, oldPairs)
+		r, n := decodeRecord(b, prev, oldPairs, oldStatuses)
 		if n == 0 {
 			panic("accesslog: corrupt trace data")
 		}
@@ -214,7 +232,7 @@ func (t *Trace) SecondResolution() bool { return t.lowRes > 0 }
 func (t *Trace) Each(fn func(offset time.Duration, req Request, logged Logged)) {
 	t.records(func(r record) {
 		fn(time.Duration(r.offset)*time.Microsecond, t.pairs[r.pair],
-			Logged{Status: r.status, Latency: time.Duration(max(r.latency, 0)) * time.Microsecond, HasLatency: r.latency >= 0})
+			Logged{Status: t.statuses[r.status], Latency: time.Duration(max(r.latency, 0)) * time.Microsecond, HasLatency: r.latency >= 0})
 	})
 }
 
@@ -320,6 +338,7 @@ func (t *Trace) Sort() {
 //
 //	"QGTR" version:byte flags:byte start:varint(UnixNano) speed:8 bytes LE float64
 //	n:uvarint pairs:uvarint {len:uvarint method len:uvarint path}…
+//	statuses:uvarint {status:uvarint}…
 //	dataLen:uvarint data crc32(IEEE, of all before):4 bytes LE
 const (
 	traceMagic   = "QGTR"
@@ -359,6 +378,10 @@ func (t *Trace) MarshalBinary() ([]byte, error) {
 		b = append(b, p.Method...)
 		b = binary.AppendUvarint(b, uint64(len(p.Path)))
 		b = append(b, p.Path...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(t.statuses)))
+	for _, s := range t.statuses {
+		b = binary.AppendUvarint(b, uint64(s))
 	}
 	b = binary.AppendUvarint(b, uint64(len(t.data)))
 	b = append(b, t.data...)
@@ -404,6 +427,22 @@ func (t *Trace) UnmarshalBinary(b []byte) error {
 		nt.index[p] = uint32(i)
 		nt.pairs = append(nt.pairs, p)
 	}
+	nstatuses := d.uvarint()
+	if d.err == nil && nstatuses > uint64(len(d.b)) {
+		d.fail("status count exceeds the input")
+	}
+	if d.err == nil {
+		nt.statuses = make([]int, 0, nstatuses)
+		nt.statusIndex = make(map[int]uint32, nstatuses)
+	}
+	for i := uint64(0); d.err == nil && i < nstatuses; i++ {
+		s := d.uvarint()
+		if _, dup := nt.statusIndex[int(s)]; d.err == nil && (s > 999 || dup) {
+			d.fail("bad or duplicate status")
+		}
+		nt.statusIndex[int(s)] = uint32(i)
+		nt.statuses = append(nt.statuses, int(s))
+	}
 	dataLen := d.uvarint()
 	if d.err == nil && dataLen != uint64(len(d.b)) {
 		d.fail("data length does not match the input")
@@ -414,7 +453,7 @@ func (t *Trace) UnmarshalBinary(b []byte) error {
 	nt.data = make([]byte, 0, len(d.b))
 	prev := int64(0)
 	for rest := d.b; len(rest) > 0; {
-		r, k := decodeRecord(rest, prev, len(nt.pairs))
+		r, k := decodeRecord(rest, prev, len(nt.pairs), len(nt.statuses))
 		if k == 0 {
 			return fmt.Errorf("accesslog: trace: bad record %d", nt.n)
 		}
