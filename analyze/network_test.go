@@ -3,7 +3,6 @@ package analyze
 import (
 	"container/heap"
 	"runtime"
-	"runtime/debug"
 
 	"golang.org/x/sys/unix"
 
