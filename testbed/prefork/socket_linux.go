@@ -39,6 +39,15 @@ func listenBacklog(addr string, backlog int) (*net.TCPListener, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("SO_REUSEADDR: %w", err)
 	}
+	// Receive timestamps on the listener itself: the kernel stamps arriving
+	// packets only while some socket asks for stamps, and a request queued
+	// before its worker accepted the connection (and enabled them there)
+	// would otherwise carry none — its backlog wait read as 0. Accepted
+	// sockets inherit the option.
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+	}
 	// Kernel receive timestamps on every socket accepted from this one.
 	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
 	if err := unix.Bind(fd, sa); err != nil {
