@@ -141,11 +141,17 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	var est analyze.Estimator
 	var res analyze.Result
 	started := make([]bool, len(all))
+	// The results file stores facts only and the summary is a second pass,
+	// so a live attribution is worth its cost only to outputs that show it
+	// as the run goes (the HDR log, the caller's).
+	attributeLive := p.HDRLog != "" || len(outs) > 0
 	sink := loadgen.SinkFunc(func(rec *loadgen.Record) {
 		analyzer.Analyze(rec, &res)
 		est.Observe(info.Start, &res)
-		e := est.Estimates()
-		analyze.Attribute(&res, &e, info.Start)
+		if attributeLive {
+			e := est.Estimates()
+			analyze.Attribute(&res, &e, info.Start)
+		}
 		for i, o := range all {
 			if started[i] {
 				if err := o.Add(&res); err != nil {
