@@ -26,18 +26,7 @@ type attributed struct {
 // per-request accounting keyed by X-Request-Id.
 func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) ([]attributed, map[string]prefork.Served, *streamAnalyzer) {
 	t.Helper()
-	var mu sync.Mutex
-	truth := make(map[string]prefork.Served)
-	cfg.OnRequest = func(s prefork.Served) {
-		mu.Lock()
-		truth[s.RequestID] = s
-		mu.Unlock()
-	}
-	srv, err := prefork.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv, truth := startTruthTarget(t, cfg)
 	const runID = "acc"
 	client, err := loadgen.NewClient(loadgen.ClientConfig{Request: loadgen.Request{URL: srv.URL()}, Mode: loadgen.NewConn,
 		RunID: runID, KeepHeaders: TimingConfig{}.KeepHeaders(), Timeout: timeout})
@@ -73,9 +62,41 @@ func runTarget(t *testing.T, cfg prefork.Config, n int, timeout time.Duration) (
 	}
 	// Close waits for the workers, so every OnRequest has returned.
 	srv.Close()
-	mu.Lock()
-	defer mu.Unlock()
-	return out, truth, an
+	return out, truth.served(), an
+}
+
+// truthLog is a prefork target's own accounting of every request it
+// served, keyed by X-Request-Id: the ground truth attribution is checked
+// against.
+type truthLog struct {
+	mu sync.Mutex
+	by map[string]prefork.Served
+}
+
+// served returns the accounting; call it after the target's Close, which
+// waits for every worker.
+func (l *truthLog) served() map[string]prefork.Served {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.by
+}
+
+// startTruthTarget starts a prefork target that records its truth; it is
+// closed when the test ends (closing it earlier is fine).
+func startTruthTarget(t *testing.T, cfg prefork.Config) (*prefork.Server, *truthLog) {
+	t.Helper()
+	l := &truthLog{by: map[string]prefork.Served{}}
+	cfg.OnRequest = func(s prefork.Served) {
+		l.mu.Lock()
+		l.by[s.RequestID] = s
+		l.mu.Unlock()
+	}
+	srv, err := prefork.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, l
 }
 
 // quantile is the nearest-rank quantile of ds (sorted in place).

@@ -271,18 +271,7 @@ func TestAccuracyAcrossANetwork(t *testing.T) {
 // attributed against the run's final estimates.
 func runAcrossNetwork(t *testing.T, cfg prefork.Config, delay, jitter time.Duration, n int) ([]time.Duration, []time.Duration, *Estimates) {
 	t.Helper()
-	var mu sync.Mutex
-	truth := map[string]prefork.Served{}
-	cfg.OnRequest = func(s prefork.Served) {
-		mu.Lock()
-		truth[s.RequestID] = s
-		mu.Unlock()
-	}
-	srv, err := prefork.Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, truthLog := startTruthTarget(t, cfg)
 	addr := startDelayProxy(t, srv.Addr(), delay, jitter)
 	const runID = "net"
 	client, err := loadgen.NewClient(loadgen.ClientConfig{Request: loadgen.Request{URL: "http://" + addr + "/"}, Mode: loadgen.NewConn,
@@ -317,10 +306,9 @@ func runAcrossNetwork(t *testing.T, cfg prefork.Config, delay, jitter time.Durat
 		t.Fatalf("run %+v", st)
 	}
 	srv.Close() // waits for the workers: every OnRequest has returned
+	truth := truthLog.served()
 	est := an.estimates()
 	var backlogErr, procErr []time.Duration
-	mu.Lock()
-	defer mu.Unlock()
 	for i := range results {
 		r := &results[i]
 		Attribute(r, est, an.start)

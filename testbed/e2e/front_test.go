@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 	"slices"
@@ -225,32 +223,5 @@ func TestALBFrontReproducesTheFieldReport(t *testing.T) {
 // the pod nginx's) has a line for every id.
 func frontAccessLines(t *testing.T, s *stack.Stack, ids []string, d time.Duration) map[string]accessLine {
 	t.Helper()
-	var by map[string]accessLine
-	ok, why := waitFor(d, func() (bool, string) {
-		by = map[string]accessLine{}
-		f, err := os.Open(s.FrontAccessLog())
-		if err != nil {
-			return false, err.Error()
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var l accessLine
-			if json.Unmarshal(sc.Bytes(), &l) == nil {
-				by[l.ID] = l
-			}
-		}
-		missing := 0
-		for _, id := range ids {
-			if _, ok := by[id]; !ok {
-				missing++
-			}
-		}
-		return missing == 0, fmt.Sprintf("%d of %d ids have no front access log line", missing, len(ids))
-	})
-	if !ok {
-		t.Fatalf("front access log %s: %s", s.FrontAccessLog(), why)
-	}
-	return by
+	return accessLog(t, "front access log", s.FrontAccessLog(), ids, d)
 }

@@ -338,10 +338,16 @@ func (a accessLine) connect() (time.Duration, bool) {
 // accessLines waits (bounded) until nginx's access log has a line for every id.
 func accessLines(t *testing.T, s *stack.Stack, ids []string, d time.Duration) map[string]accessLine {
 	t.Helper()
+	return accessLog(t, "nginx access log", s.NginxAccessLog(), ids, d)
+}
+
+// accessLog waits (bounded) until the JSON access log at path has a line for every id.
+func accessLog(t *testing.T, what, path string, ids []string, d time.Duration) map[string]accessLine {
+	t.Helper()
 	var by map[string]accessLine
 	ok, why := waitFor(d, func() (bool, string) {
 		by = map[string]accessLine{}
-		f, err := os.Open(s.NginxAccessLog())
+		f, err := os.Open(path)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -360,10 +366,10 @@ func accessLines(t *testing.T, s *stack.Stack, ids []string, d time.Duration) ma
 				missing++
 			}
 		}
-		return missing == 0, fmt.Sprintf("%d of %d ids have no access log line", missing, len(ids))
+		return missing == 0, fmt.Sprintf("%d of %d ids have no line in the %s", missing, len(ids), what)
 	})
 	if !ok {
-		t.Fatalf("nginx access log %s: %s", s.NginxAccessLog(), why)
+		t.Fatalf("%s %s: %s", what, path, why)
 	}
 	return by
 }
