@@ -35,3 +35,16 @@ type InputError struct {
 
 func (e *InputError) Error() string { return e.Path + ": " + e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
+
+// SummarySkippedError says the run ended and its results were written, but
+// its summary was skipped on request (SkipSummary).
+type SummarySkippedError struct {
+	Results string // the results file to analyze instead ("" without --out)
+}
+
+func (e *SummarySkippedError) Error() string {
+	if e.Results == "" {
+		return "summary skipped; the run's results were not kept (no --out)"
+	}
+	return "summary skipped; the results are complete: queuegap analyze " + e.Results
+}

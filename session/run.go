@@ -23,8 +23,10 @@ func TargetsStarted() int64 { return targetsStarted.Load() }
 
 // Session is a validated plan, ready to run once.
 type Session struct {
-	plan   Plan
-	notes  []string
+	plan     Plan
+	notes    []string
+	skip     chan struct{}
+	skipOnce sync.Once
 	runner atomic.Pointer[loadgen.Runner]
 	url    atomic.Pointer[string]
 }
@@ -37,7 +39,7 @@ func New(p Plan) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{plan: p, notes: notes}, nil
+	return &Session{plan: p, notes: notes, skip: make(chan struct{})}, nil
 }
 
 // Plan is the validated plan, defaults filled in (the run ID, say).
@@ -196,12 +198,19 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 			finals = append(finals, f)
 		}
 	}
-	sum, err := summarize(files.spool, &final, p.Checks, func(ri *analyze.RunInfo, r *analyze.Result) {
+	sum, err := summarize(files.spool, &final, p.Checks, s.skip, func(ri *analyze.RunInfo, r *analyze.Result) {
 		for _, f := range finals {
 			f.Final(r)
 		}
 	})
-	if err != nil && failure == nil {
+	var skipped *SummarySkippedError
+	switch {
+	case errors.As(err, &skipped):
+		if failure == nil {
+			skipped.Results = p.Out
+			failure = skipped
+		}
+	case err != nil && failure == nil:
 		failure = &OutputError{Output: files.spoolName, Err: err}
 	}
 	if sum != nil {
@@ -283,8 +292,14 @@ func (rf *runFiles) cleanup() {
 	}
 }
 
+// SkipSummary makes a Run that is summarizing stop and return a
+// *SummarySkippedError instead (a second Ctrl-C): the summary of a long run
+// is a pass over all of its results, and the results file is complete
+// without it.
+func (s *Session) SkipSummary() { s.skipOnce.Do(func() { close(s.skip) }) }
+
 // summarize is the second pass over a run's own results file.
-func summarize(path string, est *analyze.Estimates, checks []analyze.Check, final func(*analyze.RunInfo, *analyze.Result)) (*analyze.Summary, error) {
+func summarize(path string, est *analyze.Estimates, checks []analyze.Check, skip <-chan struct{}, final func(*analyze.RunInfo, *analyze.Result)) (*analyze.Summary, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -292,7 +307,15 @@ func summarize(path string, est *analyze.Estimates, checks []analyze.Check, fina
 	defer f.Close()
 	agg := analyze.NewAggregator(nil)
 	var start time.Time
+	n := 0
 	st, err := analyze.ReadResults(f, func(run *analyze.RunInfo, r *analyze.Result) error {
+		if n++; n%4096 == 0 {
+			select {
+			case <-skip:
+				return &SummarySkippedError{}
+			default:
+			}
+		}
 		start = run.Start
 		analyze.Attribute(r, est, start)
 		agg.Add(r)

@@ -183,3 +183,26 @@ func TestCheckOutputPathTouchesNothing(t *testing.T) {
 		t.Error("CheckOutputPath created the file")
 	}
 }
+
+// A second interrupt skips the summary pass: Run returns a
+// *SummarySkippedError naming the (complete) results file.
+func TestSkipSummary(t *testing.T) {
+	p := targetPlan(5000)
+	p.Target.Workers, p.Target.ServiceTime, p.Target.Backlog = 64, time.Millisecond, 4096
+	p.Client.Mode = loadgen.KeepAlive
+	p.Out = filepath.Join(t.TempDir(), "r.jsonl")
+	s, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SkipSummary() // before the pass begins: it stops at its first check
+	s.SkipSummary() // twice is fine
+	rep, err := s.Run(context.Background())
+	var skipped *SummarySkippedError
+	if !errors.As(err, &skipped) || skipped.Results != p.Out || rep == nil || rep.Summary.Requests != 0 {
+		t.Fatalf("Run: %v (report %v), want a skipped summary naming %s", err, rep != nil, p.Out)
+	}
+	if st, err := readFile(p.Out, func(*analyze.RunInfo, *analyze.Result) {}); err != nil || st.Results != 5000 || !st.Runs[0].Complete {
+		t.Errorf("results file after a skipped summary: %v, %+v", err, st)
+	}
+}

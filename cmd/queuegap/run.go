@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -414,8 +415,29 @@ func runPlan(p session.Plan, jsonOut, quiet bool, stdout, stderr io.Writer) erro
 	if soft, hard, err := loadgen.RaiseFDLimit(); err == nil && soft < 4096 && !quiet {
 		fmt.Fprintf(stderr, "queuegap: note: only %d file descriptors (hard limit %d): new-connection runs above that fail as fds_exhausted\n", soft, hard)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first Ctrl-C (or SIGTERM) ends the run — everything so far is
+	// written within a second; the second skips the summary, which for a
+	// long run is a pass over all its results.
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer func() {
+		signal.Stop(sigs) // before close: the signal package must not send on it after
+		close(sigs)
+	}()
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		stop()
+		if !quiet {
+			fmt.Fprintln(stderr, "\rqueuegap: stopping; press Ctrl-C again to skip the summary")
+		}
+		if _, ok := <-sigs; ok {
+			s.SkipSummary()
+		}
+	}()
 	if t := s.Plan().Target; t != nil && !jsonOut {
 		fmt.Fprintf(stderr, "no URL: using the embedded prefork target (%d workers, backlog %d, %s per request)\n", t.Workers, t.Backlog, t.ServiceTime)
 	}
@@ -428,10 +450,13 @@ func runPlan(p session.Plan, jsonOut, quiet bool, stdout, stderr io.Writer) erro
 	}
 	rep, err := s.Run(ctx)
 	close(runDone)
-	stop()
 	<-progressDone
 	if rep == nil {
 		return err
+	}
+	var skipped *session.SummarySkippedError
+	if errors.As(err, &skipped) {
+		return exitError{exitInterrupted, skipped.Error()}
 	}
 	reportErr := report(stdout, &rep.Summary, jsonOut, nil)
 	switch {
