@@ -27,8 +27,8 @@ type Session struct {
 	notes    []string
 	skip     chan struct{}
 	skipOnce sync.Once
-	runner atomic.Pointer[loadgen.Runner]
-	url    atomic.Pointer[string]
+	runner   atomic.Pointer[loadgen.Runner]
+	url      atomic.Pointer[string]
 }
 
 // New validates p whole — values, combinations, output paths, engine
