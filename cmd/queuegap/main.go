@@ -47,7 +47,8 @@ const exitCodesHelp = `Exit codes:
   1    the run could not be carried out (e.g. an output file could not be written)
   2    bad flags, URL, profile or input file
   3    a --fail-if check failed
-  130  interrupted (Ctrl-C); the summary and results so far are still written`
+  130  interrupted (Ctrl-C); the summary and results so far are still written
+       (a second Ctrl-C skips the summary; the results file stays complete)`
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
