@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -318,12 +317,7 @@ func runAcrossNetwork(t *testing.T, cfg prefork.Config, delay, jitter time.Durat
 			t.Fatalf("request %s: outcome %s, in the target's log: %v", r.RequestID, r.Outcome, ok)
 		}
 		backlogErr = append(backlogErr, absDuration(part(r, CompBacklog)-s.Queue()))
-		if debugNet {
-			fmt.Printf("%s wait %v app %v truthQ %v svc %v estB %v net %v\n", r.RequestID, r.ServerWait(), r.Server.App, s.Queue(), s.Service, part(r, CompBacklog), part(r, CompNetwork))
-		}
 		procErr = append(procErr, absDuration(part(r, CompProcessing)-s.Service))
 	}
 	return backlogErr, procErr, est
 }
-
-var debugNet = false
