@@ -2,7 +2,6 @@ package accesslog
 
 import (
 	"bytes"
-	"fmt"
 	"time"
 )
 
@@ -27,16 +26,9 @@ const (
 // client got) is the status either way.
 func (p *parser) parseALB(line []byte) (Entry, problem) {
 	var fs [albFields]field
-	i := 0
-	for n := range albFields {
-		f, next, ok, pr := nextField(line, i)
-		if pr.reason != "" {
-			return Entry{}, pr
-		}
-		if !ok {
-			return Entry{}, problem{reason: fmt.Sprintf("%d fields, alb needs at least %d", n, albFields)}
-		}
-		fs[n], i = f, next
+	_, pr := leadingFields(line, fs[:], "alb needs at least %d")
+	if pr.reason != "" {
+		return Entry{}, pr
 	}
 	if fs[albRequest].delim != '"' || fs[albUserAgent].delim != '"' {
 		return Entry{}, problem{reason: "request and user agent must be quoted"}

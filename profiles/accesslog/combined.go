@@ -15,16 +15,9 @@ import (
 func (p *parser) parseCombined(line []byte) (Entry, problem) {
 	const fixed = 9 // fields up to and including the user agent
 	var fs [fixed]field
-	i := 0
-	for n := range fixed {
-		f, next, ok, pr := nextField(line, i)
-		if pr.reason != "" {
-			return Entry{}, pr
-		}
-		if !ok {
-			return Entry{}, problem{reason: fmt.Sprintf("%d fields, combined needs %d before any extras", n, fixed)}
-		}
-		fs[n], i = f, next
+	i, pr := leadingFields(line, fs[:], "combined needs %d before any extras")
+	if pr.reason != "" {
+		return Entry{}, pr
 	}
 	switch {
 	case fs[3].delim != '[':

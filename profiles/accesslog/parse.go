@@ -2,6 +2,7 @@ package accesslog
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -291,6 +292,25 @@ func unhex(c byte) byte {
 type field struct {
 	text  []byte
 	delim byte // '"', '[' or 0
+}
+
+// leadingFields fills fs with the line's first len(fs) fields and returns
+// where the rest of the line starts; too few fields is a problem naming the
+// format's need, a format with one %d for len(fs) (e.g. "alb needs at least
+// %d"); the message is only built for a bad line.
+func leadingFields(line []byte, fs []field, need string) (int, problem) {
+	i := 0
+	for n := range fs {
+		f, next, ok, pr := nextField(line, i)
+		if pr.reason != "" {
+			return 0, pr
+		}
+		if !ok {
+			return 0, problem{reason: fmt.Sprintf("%d fields, "+need, n, len(fs))}
+		}
+		fs[n], i = f, next
+	}
+	return i, problem{}
 }
 
 // nextField reads the field starting at or after i. It returns ok=false at

@@ -127,14 +127,7 @@ func TestALBFrontReproducesTheFieldReport(t *testing.T) {
 		}
 	}
 	// The 504s never reached the app: the front's connect was what timed out.
-	lines, err := stack.ReadAppLog(s.AppLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logged := map[string]bool{}
-	for _, l := range lines {
-		logged[l.ID] = true
-	}
+	logged := loggedIDs(t, s)
 	for _, id := range append(slices.Clone(gwIDs), lostIDs...) {
 		if logged[id] {
 			t.Errorf("%s: %s from the front, but the app logged the request", id, r.ByID[id].Outcome)

@@ -315,6 +315,20 @@ func appLines(t *testing.T, s *stack.Stack, ids []string, d time.Duration) map[s
 	return by
 }
 
+// loggedIDs is the set of request ids the app's log holds now.
+func loggedIDs(t *testing.T, s *stack.Stack) map[string]bool {
+	t.Helper()
+	lines, err := stack.ReadAppLog(s.AppLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged := make(map[string]bool, len(lines))
+	for _, l := range lines {
+		logged[l.ID] = true
+	}
+	return logged
+}
+
 // accessLine is one line of nginx's JSON access log (testbed nginx.conf.in, log_format qg).
 type accessLine struct {
 	Msec            float64 `json:"msec"`

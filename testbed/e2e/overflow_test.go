@@ -238,14 +238,7 @@ func okOrLostBeforeApp(t *testing.T, s *stack.Stack, r *run, lost string) []anal
 	// Wait until the app has logged every successful request, then check
 	// that none of the lost ones is there.
 	appLines(t, s, ids(ok), 10*time.Second)
-	lines, err := stack.ReadAppLog(s.AppLog())
-	if err != nil {
-		t.Fatal(err)
-	}
-	logged := map[string]bool{}
-	for _, l := range lines {
-		logged[l.ID] = true
-	}
+	logged := loggedIDs(t, s)
 	for _, id := range lostIDs {
 		if logged[id] {
 			t.Errorf("%s: outcome %s, but the app logged the request", id, lost)
