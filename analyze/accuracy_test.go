@@ -117,6 +117,13 @@ func absDuration(d time.Duration) time.Duration {
 // attributed backlog and processing agree with the target's own accounting,
 // joined by X-Request-Id, to a median absolute error ≤ 2 ms and p99 ≤ 10 ms.
 func TestAccuracyAgainstTarget(t *testing.T) {
+	if raceEnabled {
+		// Under the race detector the client's own reads lag by a
+		// millisecond or more, which the offset's interval (and so every
+		// offset-mapped request) takes for network: that measures the
+		// detector. `make accuracy` runs this alone without -race.
+		t.Skip("accuracy is measured without -race (make accuracy)")
+	}
 	const (
 		workers = 4
 		n       = 40
