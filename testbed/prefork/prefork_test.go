@@ -15,7 +15,13 @@ import (
 
 func burst(t *testing.T, url string, n int) []loadgen.Record {
 	t.Helper()
-	c, err := loadgen.NewClient(loadgen.ClientConfig{Request: loadgen.Request{URL: url}, Mode: loadgen.NewConn, RunID: "t"})
+	return burstWithin(t, url, n, 0)
+}
+
+// burstWithin is burst with a per-request timeout (0: the client's default).
+func burstWithin(t *testing.T, url string, n int, timeout time.Duration) []loadgen.Record {
+	t.Helper()
+	c, err := loadgen.NewClient(loadgen.ClientConfig{Request: loadgen.Request{URL: url}, Mode: loadgen.NewConn, RunID: "t", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,9 +114,20 @@ func TestBacklogOverflowCausesSynRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	recs := burst(t, srv.URL(), 20)
-	slow, retrans := 0, 0
+	// An overflowing accept queue also drops the handshake's last ACK: the
+	// client believes it is connected and sends its request, which is
+	// dropped too; the server later completes the connection from a SYN-ACK
+	// retransmit, and the request waits for the client's data retransmit,
+	// whose backoff can pass any timeout. That loss is real (it is what
+	// clients see) but rare; bound the test's time and tolerate a few.
+	recs := burstWithin(t, srv.URL(), 20, 15*time.Second)
+	slow, retrans, lost := 0, 0, 0
 	for _, r := range recs {
+		if r.Error == loadgen.ErrTimeout && r.Connect() > 0 {
+			lost++
+			t.Logf("connected in %v (%d SYN retransmits), then no response within 15 s", r.Connect(), r.SynRetrans)
+			continue
+		}
 		if r.Status != 200 {
 			t.Fatalf("status %d (%s %s)", r.Status, r.Error, r.ErrorText)
 		}
@@ -131,6 +148,9 @@ func TestBacklogOverflowCausesSynRetries(t *testing.T) {
 	}
 	// The accept queue holds backlog+1 = 3 beside 2 busy workers: most of
 	// the burst's SYNs are dropped and retried after ≥ 1 s.
+	if lost > 4 {
+		t.Fatalf("%d of 20 requests lost after connecting: more than a rare dropped-ACK loss", lost)
+	}
 	if slow < 5 || retrans < slow {
 		t.Fatalf("%d connects ≥ 0.9 s, %d with SYN retransmits; want most of 20", slow, retrans)
 	}
