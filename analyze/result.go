@@ -101,7 +101,11 @@ type Result struct {
 	// results it stays empty (building a string per request is the one
 	// allocation the hot path would make) and ID() derives it.
 	RequestID string
-	runID     string
+	// Name is the request's label in the mix (Request.Name) and Client
+	// the lane's name: every report breaks down by them. "" when the run
+	// had one unnamed request and client.
+	Name, Client string
+	runID        string
 	Server    ServerTiming
 	Outcome   string
 	Attr      Attribution

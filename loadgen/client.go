@@ -48,8 +48,12 @@ func ParseConnMode(s string) (ConnMode, error) {
 	return 0, fmt.Errorf("connection mode %q: want keepalive or new", s)
 }
 
-// Request is what every scheduled request sends.
+// Request is what a scheduled request sends.
 type Request struct {
+	// Name labels the request in every report ("checkout"); Weight is its
+	// share of a mix (ClientConfig.Mix), relative to the others' weights.
+	Name    string
+	Weight  float64
 	URL     string
 	Method  string      // GET when empty
 	Headers [][2]string // extra request headers, in order
@@ -59,6 +63,11 @@ type Request struct {
 // ClientConfig configures a Client. Zero values pick the documented defaults.
 type ClientConfig struct {
 	Request
+	// Mix, when set, replaces Request: each scheduled request is one of
+	// these, picked by weight (or named by a Replay trace's index). Every
+	// URL must share the scheme, host and port of the first; Request.URL
+	// is then ignored.
+	Mix []Request
 	Mode           ConnMode
 	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
 	Timeout        time.Duration // whole attempt, from its start; default 30s

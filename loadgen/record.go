@@ -137,6 +137,18 @@ type Record struct {
 	Error        ErrorClass // ErrNone when a response arrived
 	ErrorText    string     // the underlying error, for humans
 	Headers      []Header   // response headers the client was asked to keep
+
+	// Lane is which of the run's concurrent clients (Config.Lanes) sent
+	// the request; Mix is the index of its request in that lane's mix
+	// (ClientConfig.Mix; 0 when the lane has a single request).
+	Lane, Mix uint16
+	// Attempt is 0 for a scheduled request and k for its k-th retry by a
+	// Retry behaviour; RetryOf is then the Seq of the scheduled request the
+	// chain began with. A retry is its own request with its own intended
+	// time and Seq: it is never hidden inside the original's timing.
+	Attempt uint16
+	RetryOf uint64
+
 	headerBuffer []byte
 }
 

@@ -49,6 +49,10 @@ type Config struct {
 	BatchWindow time.Duration
 	// Engine picks how requests are sent; EngineAuto by default.
 	Engine Engine
+	// Lanes, when set, replace Schedule, Client and MaxInflight: each lane
+	// runs at the same time on the same clock, with its own dispatcher and
+	// engine. Seqs are unique across lanes.
+	Lanes []Lane
 }
 
 // Engine is how a run sends its requests. Both record the same phases.
@@ -291,4 +295,35 @@ func loopSupported(cc *ClientConfig) error {
 		return errors.New("the event-loop engine needs an IP address in the URL, not a host name")
 	}
 	return nil
+}
+
+// A Lane is one of a run's concurrent clients: its own schedule, requests,
+// connections and behaviours, on the run's shared clock. Records carry its
+// index in Config.Lanes (Record.Lane).
+type Lane struct {
+	Schedule    Schedule
+	Client      *Client
+	MaxInflight int // this lane's bound on requests in flight; default DefaultMaxInflight
+	Retry       Retry
+}
+
+// Retry is how a lane's client retries, as real clients do. Every retry is
+// a new request with its own intended time (when the client decided to
+// retry, plus the delay) and its own Seq, linked to the chain's first
+// request by Record.RetryOf; nothing is hidden in the original's timing.
+// The zero Retry never retries.
+type Retry struct {
+	// OnTimeout is how many times a client-side timeout (ErrTimeout or
+	// ErrConnectTimeout) is followed by a new attempt, After later: a user
+	// hitting refresh.
+	OnTimeout int
+	After     time.Duration
+	// OnStatus is how many times a response with one of Statuses (e.g.
+	// 502, 503, 504) is retried, as partner SDKs do: after Backoff, then
+	// Backoff·Factor, … at most MaxBackoff.
+	OnStatus   int
+	Statuses   []int
+	Backoff    time.Duration
+	Factor     float64 // default 2
+	MaxBackoff time.Duration
 }

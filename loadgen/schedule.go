@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -532,3 +533,28 @@ func parseDuration(s string) (time.Duration, error) {
 }
 
 func fmtRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
+
+// TraceSource is a list of arrivals to replay, in non-decreasing offset
+// order, each naming its request by index in the lane's mix.
+type TraceSource interface {
+	Len() int
+	Span() time.Duration
+	// Arrivals yields every arrival's offset and mix index, afresh on each call.
+	Arrivals() iter.Seq2[time.Duration, int]
+}
+
+// Replay sends the arrivals of a trace (recorded traffic), Speed times as
+// fast (0 or 1: as recorded), Loops times over (0: once).
+type Replay struct {
+	Trace TraceSource
+	Speed float64
+	Loops int
+}
+
+// Spike holds Base requests/s for Duration, except for SpikeFor in the
+// middle of it at Peak requests/s: a flash crowd.
+type Spike struct {
+	Base, Peak float64
+	Duration   time.Duration
+	SpikeFor   time.Duration
+}
