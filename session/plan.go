@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,10 +22,9 @@ import (
 // Plan is everything about one run. Build it from flags or a profile, then
 // hand it to New, which validates it whole before anything is touched.
 type Plan struct {
-	Schedule loadgen.Schedule
-	// Client is the request and how it is sent. With Target set, Client.URL
-	// is ignored: the run goes to the embedded target.
-	Client loadgen.ClientConfig
+	// Clients run at the same time on one clock: one for a run from
+	// flags, one per profile client otherwise.
+	Clients []ClientPlan
 	// NoRequestID leaves out X-Request-Id: <run-id>-<seq>.
 	NoRequestID bool
 	Engine      loadgen.Engine
@@ -47,33 +47,150 @@ type Plan struct {
 	RunID string
 }
 
+// ClientPlan is one of a run's concurrent clients: its schedule, its
+// request (or weighted mix), how it connects, and how it retries.
+type ClientPlan struct {
+	// Name labels its requests in every report; "" for a run's only client.
+	Name     string
+	Schedule loadgen.Schedule
+	// Client is the request (or Client.Mix) and how it is sent. With
+	// Plan.Target set, the scheme, host and port of its URLs are replaced
+	// by the embedded target's.
+	Client      loadgen.ClientConfig
+	Retry       loadgen.Retry
+	MaxInflight int // 0: Plan.MaxInflight
+}
+
+// Length is how long the plan's schedules run: the longest client's.
+func (p *Plan) Length() time.Duration {
+	var d time.Duration
+	for i := range p.Clients {
+		d = max(d, p.Clients[i].Schedule.Length())
+	}
+	return d
+}
+
+// Planned is how many requests the plan schedules, retries not counted;
+// -1 when a count is only statistical (Poisson).
+func (p *Plan) Planned() int64 {
+	var n int64
+	for i := range p.Clients {
+		k := p.Clients[i].Schedule.Planned()
+		if k < 0 {
+			return -1
+		}
+		n += k
+	}
+	return n
+}
+
+// Rate is the plan's mean scheduled rate: every client's, summed.
+func (p *Plan) Rate() float64 {
+	var r float64
+	for i := range p.Clients {
+		r += p.Clients[i].Schedule.Rate()
+	}
+	return r
+}
+
+// ScheduleString describes the schedules: a single client's as
+// loadgen.ParseStage reads it, several as "name: schedule; …".
+func (p *Plan) ScheduleString() string {
+	if len(p.Clients) == 1 && p.Clients[0].Name == "" {
+		return p.Clients[0].Schedule.String()
+	}
+	parts := make([]string, len(p.Clients))
+	for i, c := range p.Clients {
+		parts[i] = c.Name + ": " + c.Schedule.String()
+	}
+	return strings.Join(parts, "; ")
+}
+
+// what names client i in an error: "client partner-a: " or "" for a run's only one.
+func (p *Plan) what(i int) string {
+	if len(p.Clients) == 1 && p.Clients[i].Name == "" {
+		return ""
+	}
+	if n := p.Clients[i].Name; n != "" {
+		return "client " + n + ": "
+	}
+	return fmt.Sprintf("client %d: ", i+1)
+}
+
+// onTarget points cc's URLs at base (scheme://host:port), keeping each
+// path and query: a run against the embedded target.
+func onTarget(cc loadgen.ClientConfig, base string) loadgen.ClientConfig {
+	b, _ := url.Parse(base)
+	move := func(raw string) string {
+		u, err := url.Parse(raw)
+		if err != nil || raw == "" {
+			return base
+		}
+		u.Scheme, u.Host, u.User = b.Scheme, b.Host, nil
+		return u.String()
+	}
+	cc.URL = move(cc.URL)
+	if len(cc.Mix) > 0 {
+		mix := make([]loadgen.Request, len(cc.Mix))
+		for i, r := range cc.Mix {
+			r.URL = move(r.URL)
+			mix[i] = r
+		}
+		cc.Mix = mix
+	}
+	return cc
+}
+
 // Limits past which a value is a typo, not a plan: memory and descriptors
 // grow with them.
 const (
 	MaxConnections = 1_000_000
 	MaxInflight    = 1_000_000
 	MaxWorkers     = 1000
+	MaxClients     = 1000
 )
 
 // validate checks the plan and fills defaults; it touches nothing.
 func (p *Plan) validate() (notes []string, err error) {
-	if err := p.Schedule.Validate(); err != nil {
-		return nil, &UsageError{err}
+	if len(p.Clients) == 0 {
+		return nil, usagef("no schedule: the plan has no client")
 	}
-	cc := &p.Client
-	switch {
-	case cc.Connections < 0 || cc.Connections > MaxConnections:
-		return nil, usagef("--connections %d: want 1 to %d", cc.Connections, MaxConnections)
-	case p.MaxInflight < 0 || p.MaxInflight > MaxInflight:
+	if len(p.Clients) > MaxClients {
+		return nil, usagef("%d clients: at most %d run at once", len(p.Clients), MaxClients)
+	}
+	if p.MaxInflight < 0 || p.MaxInflight > MaxInflight {
 		return nil, usagef("--max-inflight %d: want 1 to %d", p.MaxInflight, MaxInflight)
-	case cc.Timeout < 0 || cc.ConnectTimeout < 0:
-		return nil, usagef("--timeout and --connect-timeout must be > 0")
+	}
+	seen := map[string]bool{}
+	for i := range p.Clients {
+		c := &p.Clients[i]
+		if len(p.Clients) > 1 && c.Name == "" {
+			return nil, usagef("client %d has no name: with several clients each needs one", i+1)
+		}
+		if seen[c.Name] {
+			return nil, usagef("two clients are named %q", c.Name)
+		}
+		seen[c.Name] = true
+		if err := c.Schedule.Validate(); err != nil {
+			return nil, &UsageError{fmt.Errorf("%s%w", p.what(i), err)}
+		}
+		cc := &c.Client
+		switch {
+		case cc.Connections < 0 || cc.Connections > MaxConnections:
+			return nil, usagef("%s--connections %d: want 1 to %d", p.what(i), cc.Connections, MaxConnections)
+		case c.MaxInflight < 0 || c.MaxInflight > MaxInflight:
+			return nil, usagef("%smax in flight %d: want 1 to %d", p.what(i), c.MaxInflight, MaxInflight)
+		case cc.Timeout < 0 || cc.ConnectTimeout < 0:
+			return nil, usagef("%s--timeout and --connect-timeout must be > 0", p.what(i))
+		}
 	}
 	if p.RunID == "" {
 		p.RunID = newRunID()
 	}
-	if !p.NoRequestID {
-		cc.RunID = p.RunID
+	for i := range p.Clients {
+		if !p.NoRequestID {
+			p.Clients[i].Client.RunID = p.RunID
+		}
 	}
 	if p.Target != nil {
 		t := p.Target
@@ -83,19 +200,30 @@ func (p *Plan) validate() (notes []string, err error) {
 		if max := somaxconn(); max > 0 && t.Backlog > max {
 			notes = append(notes, fmt.Sprintf("embedded target: backlog %d is above net.core.somaxconn (%d): the kernel caps it at %d", t.Backlog, max, max))
 		}
-		cc.URL = "http://127.0.0.1:1/" // stands in for the target's address while validating
 	}
-	if err := loadgen.CheckEngine(p.Engine, *cc); err != nil {
-		return nil, &UsageError{err}
+	// The clients and runner check the URLs, methods, headers, bodies,
+	// mixes and behaviours; building them opens nothing.
+	var clients []*loadgen.Client
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for i := range p.Clients {
+		cc := p.Clients[i].Client
+		if p.Target != nil {
+			cc = onTarget(cc, "http://127.0.0.1:1/") // stands in for the target's address while validating
+		}
+		if err := loadgen.CheckEngine(p.Engine, cc); err != nil {
+			return nil, &UsageError{fmt.Errorf("%s%w", p.what(i), err)}
+		}
+		client, err := loadgen.NewClient(cc)
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("%s%w", p.what(i), err)}
+		}
+		clients = append(clients, client)
 	}
-	// The client and runner check the URL, method, headers and body;
-	// building them opens nothing.
-	client, err := loadgen.NewClient(*cc)
-	if err != nil {
-		return nil, &UsageError{err}
-	}
-	defer client.Close()
-	if _, err := loadgen.NewRunner(p.runnerConfig(client, nil)); err != nil {
+	if _, err := loadgen.NewRunner(p.runnerConfig(clients, nil)); err != nil {
 		return nil, &UsageError{err}
 	}
 	if err := p.checkPaths(); err != nil {
@@ -104,8 +232,21 @@ func (p *Plan) validate() (notes []string, err error) {
 	return notes, nil
 }
 
-func (p *Plan) runnerConfig(client *loadgen.Client, sink loadgen.Sink) loadgen.Config {
-	return loadgen.Config{Schedule: p.Schedule, Client: client, Sink: sink, MaxInflight: p.MaxInflight, BatchWindow: p.BatchWindow, Engine: p.Engine}
+func (p *Plan) runnerConfig(clients []*loadgen.Client, sink loadgen.Sink) loadgen.Config {
+	cfg := loadgen.Config{Sink: sink, BatchWindow: p.BatchWindow, Engine: p.Engine}
+	for i, c := range p.Clients {
+		lane := loadgen.Lane{Schedule: c.Schedule, Client: clients[i], MaxInflight: c.MaxInflight, Retry: c.Retry}
+		if lane.MaxInflight == 0 {
+			lane.MaxInflight = p.MaxInflight
+		}
+		cfg.Lanes = append(cfg.Lanes, lane)
+	}
+	if len(cfg.Lanes) == 1 && cfg.Lanes[0].Retry.OnTimeout == 0 && cfg.Lanes[0].Retry.OnStatus == 0 {
+		// TEMPORARY until loadgen runs lanes: the single-lane form.
+		l := cfg.Lanes[0]
+		cfg.Lanes, cfg.Schedule, cfg.Client, cfg.MaxInflight = nil, l.Schedule, l.Client, l.MaxInflight
+	}
+	return cfg
 }
 
 // checkPaths makes sure every output file can be created, and that no two

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +64,7 @@ func (s *Session) URL() string {
 	if u := s.url.Load(); u != nil {
 		return *u
 	}
-	return RedactURL(s.plan.Client.URL)
+	return RedactURL(s.plan.Clients[0].Client.URL)
 }
 
 // Report is what a run produced.
@@ -85,7 +86,10 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		return nil, errors.New("session: Run called twice")
 	}
 	p := &s.plan
-	cc := p.Client
+	ccs := make([]loadgen.ClientConfig, len(p.Clients))
+	for i := range p.Clients {
+		ccs[i] = p.Clients[i].Client
+	}
 	if p.Target != nil {
 		srv, err := prefork.Start(*p.Target)
 		if err != nil {
@@ -93,15 +97,39 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		}
 		targetsStarted.Add(1)
 		defer srv.Close()
-		cc.URL = srv.URL()
+		for i := range ccs {
+			ccs[i] = onTarget(ccs[i], srv.URL())
+		}
 	}
-	shown := RedactURL(cc.URL)
+	cc := ccs[0]
+	shown := RedactURL(firstURL(cc))
 	s.url.Store(&shown)
-	client, err := loadgen.NewClient(cc)
-	if err != nil {
-		return nil, &UsageError{err}
+	clients := make([]*loadgen.Client, len(ccs))
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	engines := map[string]bool{}
+	var engineNames []string
+	for i := range ccs {
+		c, err := loadgen.NewClient(ccs[i])
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("%s%w", p.what(i), err)}
+		}
+		clients[i] = c
+		e, err := c.EngineFor(p.Engine)
+		if err != nil {
+			return nil, &UsageError{err}
+		}
+		if !engines[e.String()] {
+			engines[e.String()] = true
+			engineNames = append(engineNames, e.String())
+		}
 	}
-	defer client.Close()
+	labels := newLabels(p.Clients)
 
 	files, err := p.openFiles()
 	if err != nil {
@@ -127,17 +155,10 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 		names[len(files.names)+i] = fmt.Sprintf("output %T", outs[i])
 	}
 
-	engine, err := client.EngineFor(p.Engine)
-	if err != nil {
-		return nil, &UsageError{err}
-	}
 	info := analyze.RunInfo{
-		RunID: p.RunID, URL: shown, Method: cc.Method, Schedule: p.Schedule.String(), Engine: engine.String(),
-		Rate: p.Schedule.Rate(), ConnMode: cc.Mode.String(), Connections: poolSize(cc), Planned: p.Schedule.Planned(),
+		RunID: p.RunID, URL: shown, Method: firstMethod(cc), Schedule: p.ScheduleString(), Engine: strings.Join(engineNames, "+"),
+		Rate: p.Rate(), ConnMode: connModes(ccs), Connections: poolSize(ccs), Planned: p.Planned(),
 		MaxInflight: p.maxInflight(),
-	}
-	if info.Method == "" {
-		info.Method = "GET"
 	}
 	analyzer := analyze.NewAnalyzer(p.Timing, cc.RunID)
 	var est analyze.Estimator
@@ -149,6 +170,7 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	attributeLive := p.HDRLog != "" || len(outs) > 0
 	sink := loadgen.SinkFunc(func(rec *loadgen.Record) {
 		analyzer.Analyze(rec, &res)
+		labels.label(&res)
 		est.Observe(info.Start, &res)
 		if attributeLive {
 			e := est.Estimates()
@@ -163,7 +185,7 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 			}
 		}
 	})
-	runner, err := loadgen.NewRunner(p.runnerConfig(client, sink))
+	runner, err := loadgen.NewRunner(p.runnerConfig(clients, sink))
 	if err != nil {
 		return nil, &UsageError{err}
 	}
@@ -219,15 +241,87 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	return rep, failure
 }
 
-// poolSize is the keep-alive pool a run uses (loadgen's default when 0).
-func poolSize(cc loadgen.ClientConfig) int {
-	if cc.Mode != loadgen.KeepAlive {
-		return 0
+// poolSize is the keep-alive pools a run uses, summed (loadgen's default
+// when 0).
+func poolSize(ccs []loadgen.ClientConfig) int {
+	n := 0
+	for _, cc := range ccs {
+		switch {
+		case cc.Mode != loadgen.KeepAlive:
+		case cc.Connections <= 0:
+			n += 64
+		default:
+			n += cc.Connections
+		}
 	}
-	if cc.Connections <= 0 {
-		return 64
+	return n
+}
+
+// connModes is the clients' connection mode, "mixed" when they differ.
+func connModes(ccs []loadgen.ClientConfig) string {
+	for _, cc := range ccs[1:] {
+		if cc.Mode != ccs[0].Mode {
+			return "mixed"
+		}
 	}
-	return cc.Connections
+	return ccs[0].Mode.String()
+}
+
+// firstURL and firstMethod describe a client by its first request.
+func firstURL(cc loadgen.ClientConfig) string {
+	if len(cc.Mix) > 0 {
+		return cc.Mix[0].URL
+	}
+	return cc.URL
+}
+
+func firstMethod(cc loadgen.ClientConfig) string {
+	m := cc.Method
+	if len(cc.Mix) > 0 {
+		m = cc.Mix[0].Method
+		for _, r := range cc.Mix[1:] {
+			if r.Method != m {
+				return "(mix)"
+			}
+		}
+	}
+	if m == "" {
+		return "GET"
+	}
+	return m
+}
+
+// labels maps a record's lane and mix index to the names reports break
+// down by, built once so labelling a result allocates nothing.
+type labels struct {
+	clients []string
+	names   [][]string
+}
+
+func newLabels(cps []ClientPlan) *labels {
+	l := &labels{clients: make([]string, len(cps)), names: make([][]string, len(cps))}
+	for i, cp := range cps {
+		l.clients[i] = cp.Name
+		if len(cp.Client.Mix) == 0 {
+			l.names[i] = []string{cp.Client.Name}
+			continue
+		}
+		l.names[i] = make([]string, len(cp.Client.Mix))
+		for j, r := range cp.Client.Mix {
+			l.names[i][j] = r.Name
+		}
+	}
+	return l
+}
+
+func (l *labels) label(r *analyze.Result) {
+	r.Client, r.Name = "", ""
+	if i := int(r.Lane); i < len(l.clients) {
+		r.Client = l.clients[i]
+		if j := int(r.Mix); j < len(l.names[i]) {
+			r.Name = l.names[i][j]
+		}
+	}
 }
 
 func (p *Plan) maxInflight() int {

@@ -19,9 +19,11 @@ import (
 
 func targetPlan(n int) Plan {
 	return Plan{
-		Schedule: loadgen.Schedule{loadgen.Burst{Size: n, Every: time.Second, Count: 1}},
-		Client:   loadgen.ClientConfig{Mode: loadgen.NewConn, KeepHeaders: analyze.TimingConfig{}.KeepHeaders()},
-		Target:   &prefork.Config{Addr: "127.0.0.1:0", Workers: 2, Backlog: 16, ServiceTime: 10 * time.Millisecond},
+		Clients: []ClientPlan{{
+			Schedule: loadgen.Schedule{loadgen.Burst{Size: n, Every: time.Second, Count: 1}},
+			Client:   loadgen.ClientConfig{Mode: loadgen.NewConn, KeepHeaders: analyze.TimingConfig{}.KeepHeaders()},
+		}},
+		Target: &prefork.Config{Addr: "127.0.0.1:0", Workers: 2, Backlog: 16, ServiceTime: 10 * time.Millisecond},
 	}
 }
 
@@ -32,18 +34,18 @@ func TestNewRejectsBadPlans(t *testing.T) {
 		edit func(*Plan)
 		want string
 	}{
-		{"empty schedule", func(p *Plan) { p.Schedule = nil }, "schedule"},
+		{"empty schedule", func(p *Plan) { p.Clients[0].Schedule = nil }, "schedule"},
 		{"too many requests", func(p *Plan) {
-			p.Schedule = loadgen.Schedule{loadgen.Burst{Size: 1000, Every: time.Second, Count: 2_000_000}}
+			p.Clients[0].Schedule = loadgen.Schedule{loadgen.Burst{Size: 1000, Every: time.Second, Count: 2_000_000}}
 		}, "requests"},
 		{"too many requests over several stages", func(p *Plan) {
 			b := loadgen.Burst{Size: 1000, Every: time.Second, Count: 600_000}
-			p.Schedule = loadgen.Schedule{b, b}
+			p.Clients[0].Schedule = loadgen.Schedule{b, b}
 		}, "requests"},
-		{"huge pool", func(p *Plan) { p.Client.Connections = MaxConnections + 1 }, "--connections"},
+		{"huge pool", func(p *Plan) { p.Clients[0].Client.Connections = MaxConnections + 1 }, "--connections"},
 		{"huge in-flight bound", func(p *Plan) { p.MaxInflight = MaxInflight + 1 }, "--max-inflight"},
 		{"no workers", func(p *Plan) { p.Target.Workers = 0 }, "workers"},
-		{"bad URL", func(p *Plan) { p.Target = nil; p.Client.URL = "ftp://x/" }, "scheme"},
+		{"bad URL", func(p *Plan) { p.Target = nil; p.Clients[0].Client.URL = "ftp://x/" }, "scheme"},
 		{"loop engine for new connections", func(p *Plan) { p.Engine = loadgen.EngineLoop }, "loop"},
 		{"out in a missing directory", func(p *Plan) { p.Out = filepath.Join(dir, "no", "r.jsonl") }, "does not exist"},
 		{"out is a directory", func(p *Plan) { p.Out = dir }, "directory"},
@@ -131,10 +133,10 @@ func TestFailingOutputStopsTheRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	s, err := New(Plan{
+	s, err := New(Plan{Clients: []ClientPlan{{
 		Schedule: loadgen.Schedule{loadgen.Constant{Rate: 200, Duration: 30 * time.Second}},
 		Client:   loadgen.ClientConfig{Request: loadgen.Request{URL: srv.URL()}, Connections: 4},
-	})
+	}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +191,7 @@ func TestCheckOutputPathTouchesNothing(t *testing.T) {
 func TestSkipSummary(t *testing.T) {
 	p := targetPlan(5000)
 	p.Target.Workers, p.Target.ServiceTime, p.Target.Backlog = 64, time.Millisecond, 4096
-	p.Client.Mode = loadgen.KeepAlive
+	p.Clients[0].Client.Mode = loadgen.KeepAlive
 	p.Out = filepath.Join(t.TempDir(), "r.jsonl")
 	s, err := New(p)
 	if err != nil {

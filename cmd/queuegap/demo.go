@@ -66,12 +66,14 @@ Examples:
 func runDemo(stdout, stderr io.Writer, workers, backlog int, service time.Duration, burst int, jsonOut bool) error {
 	tc := analyze.TimingConfig{}
 	p := session.Plan{
-		Schedule: loadgen.Schedule{loadgen.Burst{Size: burst, Every: time.Second, Count: 1}},
-		Client: loadgen.ClientConfig{
-			Mode:        loadgen.NewConn,
-			KeepHeaders: tc.KeepHeaders(),
-			Timeout:     30 * time.Second,
-		},
+		Clients: []session.ClientPlan{{
+			Schedule: loadgen.Schedule{loadgen.Burst{Size: burst, Every: time.Second, Count: 1}},
+			Client: loadgen.ClientConfig{
+				Mode:        loadgen.NewConn,
+				KeepHeaders: tc.KeepHeaders(),
+				Timeout:     30 * time.Second,
+			},
+		}},
 		Timing: tc,
 		Target: &prefork.Config{Addr: "127.0.0.1:0", Workers: workers, Backlog: backlog, ServiceTime: service, Headers: prefork.DefaultHeaders},
 	}

@@ -24,9 +24,8 @@ func showProgress(w io.Writer, s *session.Session, runDone <-chan struct{}, done
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	start := time.Now()
-	sched := s.Plan().Schedule
-	total := sched.Length()
-	planned := sched.Planned()
+	total := s.Plan().Length()
+	planned := s.Plan().Planned()
 	for {
 		select {
 		case <-runDone:

@@ -241,7 +241,6 @@ func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
 	if err != nil {
 		return p, err
 	}
-	p.Schedule = sched
 	if p.Timing, err = o.timingConfig(); err != nil {
 		return p, err
 	}
@@ -334,7 +333,7 @@ func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
 		}
 		cc.Body = b
 	}
-	p.Client = cc
+	p.Clients = []session.ClientPlan{{Schedule: sched, Client: cc}}
 	return p, nil
 }
 

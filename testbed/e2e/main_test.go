@@ -159,6 +159,7 @@ type load struct {
 	Connections    int           // keep-alive pool
 	Timeout        time.Duration // per request; default 30s
 	ConnectTimeout time.Duration // default 10s
+	Retry          loadgen.Retry // the client's retry behaviour; none by default
 	// OnResult, if set, sees each result as it completes (on the sink goroutine).
 	OnResult func(r *analyze.Result, wall time.Time)
 }
@@ -221,15 +222,18 @@ func drive(t *testing.T, l load) *run {
 	}
 	tc := analyze.TimingConfig{}
 	s, err := session.New(session.Plan{
-		Schedule: l.Schedule,
-		Client: loadgen.ClientConfig{
-			Request:        loadgen.Request{URL: l.URL},
-			Mode:           l.Mode,
-			Connections:    l.Connections,
-			KeepHeaders:    tc.KeepHeaders(),
-			Timeout:        l.Timeout,
-			ConnectTimeout: l.ConnectTimeout,
-		},
+		Clients: []session.ClientPlan{{
+			Schedule: l.Schedule,
+			Client: loadgen.ClientConfig{
+				Request:        loadgen.Request{URL: l.URL},
+				Mode:           l.Mode,
+				Connections:    l.Connections,
+				KeepHeaders:    tc.KeepHeaders(),
+				Timeout:        l.Timeout,
+				ConnectTimeout: l.ConnectTimeout,
+			},
+			Retry: l.Retry,
+		}},
 		Timing: tc,
 		RunID:  runID,
 	})
