@@ -160,6 +160,7 @@ type load struct {
 	Timeout        time.Duration // per request; default 30s
 	ConnectTimeout time.Duration // default 10s
 	Retry          loadgen.Retry // the client's retry behaviour; none by default
+	Out            string        // results file (--out), "" for none
 	// OnResult, if set, sees each result as it completes (on the sink goroutine).
 	OnResult func(r *analyze.Result, wall time.Time)
 }
@@ -236,6 +237,7 @@ func drive(t *testing.T, l load) *run {
 		}},
 		Timing: tc,
 		RunID:  runID,
+		Out:    l.Out,
 	})
 	if err != nil {
 		t.Fatal(err)
