@@ -53,6 +53,7 @@ type runOptions struct {
 	batch       time.Duration
 	engine      string
 	maxBody     int64
+	profile     string
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -236,11 +237,53 @@ func (o *runOptions) timingConfig() (analyze.TimingConfig, error) {
 
 // plan turns the flags into a run plan; url is "" for the embedded target.
 func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
-	var p session.Plan
+	if o.profile != "" {
+		return o.profilePlan(fs, url)
+	}
 	sched, err := o.schedule(fs)
+	if err != nil {
+		return session.Plan{}, err
+	}
+	p, err := o.commonPlan(fs, url)
 	if err != nil {
 		return p, err
 	}
+	mode, err := loadgen.ParseConnMode(o.connMode)
+	if err != nil {
+		return p, usageError{fmt.Errorf("--conn-mode: %w", err)}
+	}
+	if mode == loadgen.NewConn && fs.Changed("connections") {
+		return p, usagef("--connections sizes the keep-alive pool; with --conn-mode new every request opens its own connection")
+	}
+	if fs.Changed("method") && strings.TrimSpace(o.method) == "" {
+		return p, usagef("-X/--method: empty method (want GET, POST, …)")
+	}
+	cc := loadgen.ClientConfig{
+		Request:        loadgen.Request{URL: url, Method: strings.ToUpper(o.method)},
+		Mode:           mode,
+		Connections:    o.connections,
+		Timeout:        o.timeout,
+		ConnectTimeout: o.connTimeout,
+		KeepHeaders:    p.Timing.KeepHeaders(),
+		InsecureTLS:    o.insecure,
+		MaxBodyBytes:   int(min(o.maxBody, int64(^uint(0)>>1))),
+	}
+	if cc.Headers, err = o.requestHeaders(); err != nil {
+		return p, err
+	}
+	if cc.Body, err = o.requestBody(); err != nil {
+		return p, err
+	}
+	p.Clients = []session.ClientPlan{{Schedule: sched, Client: cc}}
+	return p, nil
+}
+
+// commonPlan is the part of a plan every run shares, from flags or a
+// profile: timing headers, checks, the target, limits, engine, outputs.
+// url is "" for the embedded target.
+func (o *runOptions) commonPlan(fs *pflag.FlagSet, url string) (session.Plan, error) {
+	var p session.Plan
+	var err error
 	if p.Timing, err = o.timingConfig(); err != nil {
 		return p, err
 	}
@@ -265,32 +308,18 @@ func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
 		cfg.Addr = "127.0.0.1:0"
 		p.Target = &cfg
 	}
-	mode, err := loadgen.ParseConnMode(o.connMode)
-	if err != nil {
-		return p, usageError{fmt.Errorf("--conn-mode: %w", err)}
-	}
-	if mode == loadgen.NewConn && fs.Changed("connections") {
-		return p, usagef("--connections sizes the keep-alive pool; with --conn-mode new every request opens its own connection")
-	}
-	if fs.Changed("method") && strings.TrimSpace(o.method) == "" {
-		return p, usagef("-X/--method: empty method (want GET, POST, …)")
-	}
-	if o.connections <= 0 {
+	switch {
+	case o.connections <= 0:
 		return p, usagef("--connections must be > 0")
-	}
-	if o.maxInflight <= 0 {
+	case o.maxInflight <= 0:
 		return p, usagef("--max-inflight must be > 0")
-	}
-	if o.timeout <= 0 || o.connTimeout <= 0 {
+	case o.timeout <= 0 || o.connTimeout <= 0:
 		return p, usagef("--timeout and --connect-timeout must be > 0")
-	}
-	if o.maxBody < 0 {
+	case o.maxBody < 0:
 		return p, usagef("--max-body must not be negative (0: no limit)")
-	}
-	if o.batch < 0 {
+	case o.batch < 0:
 		return p, usagef("--batch-window must not be negative (0: one wake-up per request)")
-	}
-	if o.insecure && url != "" && !strings.HasPrefix(strings.ToLower(url), "https://") {
+	case o.insecure && url != "" && !strings.HasPrefix(strings.ToLower(url), "https://"):
 		return p, usagef("--insecure applies to https:// URLs only")
 	}
 	p.Engine, err = loadgen.ParseEngine(o.engine)
@@ -304,37 +333,37 @@ func (o *runOptions) plan(fs *pflag.FlagSet, url string) (session.Plan, error) {
 	p.MaxInflight = o.maxInflight
 	p.NoRequestID = o.noRequestID
 	p.Out, p.HDRLog = o.out, o.hdrLog
-	cc := loadgen.ClientConfig{
-		Request:        loadgen.Request{URL: url, Method: strings.ToUpper(o.method)},
-		Mode:           mode,
-		Connections:    o.connections,
-		Timeout:        o.timeout,
-		ConnectTimeout: o.connTimeout,
-		KeepHeaders:    p.Timing.KeepHeaders(),
-		InsecureTLS:    o.insecure,
-		MaxBodyBytes:   int(min(o.maxBody, int64(^uint(0)>>1))),
-	}
+	return p, nil
+}
+
+// requestHeaders are the -H flags, checked.
+func (o *runOptions) requestHeaders() ([][2]string, error) {
+	var hs [][2]string
 	for _, h := range o.headers {
 		kv, err := loadgen.ParseHeader(h)
 		if err != nil {
-			return p, usageError{fmt.Errorf("-H: %w", err)}
+			return nil, usageError{fmt.Errorf("-H: %w", err)}
 		}
-		cc.Headers = append(cc.Headers, kv)
+		hs = append(hs, kv)
 	}
+	return hs, nil
+}
+
+// requestBody is --body or --body-file's content; nil when neither is given.
+func (o *runOptions) requestBody() ([]byte, error) {
 	switch {
 	case o.body != "" && o.bodyFile != "":
-		return p, usagef("give --body or --body-file, not both")
+		return nil, usagef("give --body or --body-file, not both")
 	case o.body != "":
-		cc.Body = []byte(o.body)
+		return []byte(o.body), nil
 	case o.bodyFile != "":
 		b, err := os.ReadFile(o.bodyFile)
 		if err != nil {
-			return p, usageError{fmt.Errorf("--body-file: %w", err)}
+			return nil, usageError{fmt.Errorf("--body-file: %w", err)}
 		}
-		cc.Body = b
+		return b, nil
 	}
-	p.Clients = []session.ClientPlan{{Schedule: sched, Client: cc}}
-	return p, nil
+	return nil, nil
 }
 
 func newRunCmd() *cobra.Command {
