@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -544,4 +545,27 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// Requests is the table of distinct (method, path) pairs, in index order:
+// the index Arrivals yields for an entry is its request's place here.
+func (t *Trace) Requests() []Request { return slices.Clone(t.pairs) }
+
+// Arrivals yields every entry's offset and its index in Requests, in stored
+// order (arrival order after Sort), afresh on each call. With Requests it
+// makes *Trace a loadgen.TraceSource.
+func (t *Trace) Arrivals() iter.Seq2[time.Duration, int] {
+	return func(yield func(time.Duration, int) bool) {
+		prev := int64(0)
+		for b := t.data; len(b) > 0; {
+			r, n := decodeRecord(b, prev, len(t.pairs), len(t.statuses))
+			if n == 0 {
+				return // unreachable: data is validated
+			}
+			if !yield(time.Duration(r.offset)*time.Microsecond, int(r.pair)) {
+				return
+			}
+			prev, b = r.offset, b[n:]
+		}
+	}
 }
