@@ -132,6 +132,19 @@ func Attribute(res *Result, est *Estimates, runStart time.Time) {
 	at := &res.Attr
 	*at = Attribution{}
 	p := &at.Parts
+	if res.FromLog {
+		// A log has the server's total and, at best, the backend's part:
+		// that is processing, the proxy's rest network. Without it the
+		// whole logged time is the server's own.
+		total := res.Total()
+		p[iProcessing] = total
+		if res.Server.HasApp {
+			p[iProcessing] = min(res.Server.App, total)
+		}
+		p[iNetwork] = total - p[iProcessing]
+		at.Estimated = true
+		return
+	}
 	p[iLag] = res.Lag()
 	p[iClientQueue] = res.ClientQueue()
 

@@ -1,6 +1,8 @@
 package analyze
 
 import (
+	"time"
+
 	"github.com/queuegap/queuegap/loadgen"
 )
 
@@ -15,6 +17,9 @@ const (
 	OutcomeGatewayTimeout = "gateway_timeout" // 504: the proxy gave up on connect or read
 	OutcomeWorkerKilled   = "worker_killed"   // 502 after a long wait without app timing: e.g. uWSGI harakiri
 	OutcomeOther          = "other"           // 1xx or an unknown status
+	// OutcomeNotDispatched is a request an access log says the proxy never
+	// sent on (an ALB's -1 processing times): its latency is unknown.
+	OutcomeNotDispatched = "not_dispatched"
 )
 
 // proxyRefusedMax is the longest server wait for a 502/503 to count as the
@@ -24,7 +29,7 @@ const proxyRefusedMax = 500e6 // 500 ms in ns
 
 // Outcomes lists every outcome class in report order.
 func Outcomes() []string {
-	out := []string{OutcomeOK, OutcomeHTTP4xx, OutcomeHTTP5xx, OutcomeProxyRefused, OutcomeGatewayTimeout, OutcomeWorkerKilled, OutcomeOther}
+	out := []string{OutcomeOK, OutcomeHTTP4xx, OutcomeHTTP5xx, OutcomeProxyRefused, OutcomeGatewayTimeout, OutcomeWorkerKilled, OutcomeOther, OutcomeNotDispatched}
 	for _, c := range loadgen.ErrorClasses() {
 		out = append(out, c.String())
 	}
@@ -56,6 +61,12 @@ func classify(errClass loadgen.ErrorClass, status int, hasAppTiming bool, server
 		return OutcomeHTTP5xx
 	}
 	return OutcomeOther
+}
+
+// ClassifyLogged is the outcome of a request read from an access log, from
+// its status, whether the log had the backend's time, and the logged total.
+func ClassifyLogged(status int, hasBackendTime bool, total time.Duration) string {
+	return classify(loadgen.ErrNone, status, hasBackendTime, int64(total))
 }
 
 // IsError says whether an outcome counts as an error in summaries.

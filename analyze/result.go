@@ -105,10 +105,15 @@ type Result struct {
 	// the lane's name: every report breaks down by them. "" when the run
 	// had one unnamed request and client.
 	Name, Client string
-	runID        string
-	Server    ServerTiming
-	Outcome   string
-	Attr      Attribution
+	// FromLog marks a request read from a server's access log rather than
+	// measured: Total is the server's logged time, no client phase is
+	// known, and attribution is the logged backend time (Server.App, else
+	// the whole total) as processing and the rest as network, estimated.
+	FromLog bool
+	runID   string
+	Server  ServerTiming
+	Outcome string
+	Attr    Attribution
 }
 
 // ID is the X-Request-Id the request carried: <run-id>-<seq>, or "" when

@@ -27,8 +27,9 @@ type ReadOptions struct {
 // Read reports one or more results files: the one entry point behind
 // `queuegap analyze`. It reads in two passes — run-wide estimates first,
 // then attribution and aggregation against them — so the answer does not
-// depend on the order of the lines or of the files. HDR logs are read by
-// ReadHDR.
+// depend on the order of the lines or of the files. An access log (nginx
+// combined or JSON, ALB; gzipped or not) is read as results too, one per
+// logged request (accesslog.go). HDR logs are read by ReadHDR.
 func Read(paths []string, opt ReadOptions) (*analyze.Summary, error) {
 	if len(paths) == 0 {
 		return nil, usagef("no results file given")
@@ -50,7 +51,7 @@ func Read(paths []string, opt ReadOptions) (*analyze.Summary, error) {
 			return nil, err
 		}
 		runs = append(runs, st.Runs...)
-		for _, w := range st.Warnings() {
+		for _, w := range st.Warnings {
 			warnings = append(warnings, path+": "+w)
 		}
 	}
@@ -94,10 +95,21 @@ func Read(paths []string, opt ReadOptions) (*analyze.Summary, error) {
 	return &sum, nil
 }
 
-func readFile(path string, fn func(*analyze.RunInfo, *analyze.Result)) (analyze.ReadStats, error) {
+// fileStats is what reading one input found: its runs and what is wrong.
+type fileStats struct {
+	Runs     []analyze.RunInfo
+	Results  int64
+	Warnings []string
+}
+
+// readFile reads a results file, or an access log (accesslog.go).
+func readFile(path string, fn func(*analyze.RunInfo, *analyze.Result)) (fileStats, error) {
+	if format, ok := sniffAccessLog(path); ok {
+		return readAccessLog(path, format, fn)
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return analyze.ReadStats{}, &InputError{Path: path, Err: err}
+		return fileStats{}, &InputError{Path: path, Err: err}
 	}
 	defer f.Close()
 	st, err := analyze.ReadResults(f, func(run *analyze.RunInfo, r *analyze.Result) error {
@@ -105,9 +117,9 @@ func readFile(path string, fn func(*analyze.RunInfo, *analyze.Result)) (analyze.
 		return nil
 	})
 	if err != nil {
-		return st, &InputError{Path: path, Err: err}
+		return fileStats{}, &InputError{Path: path, Err: err}
 	}
-	return st, nil
+	return fileStats{Runs: st.Runs, Results: st.Results, Warnings: st.Warnings()}, nil
 }
 
 func runList(runs []analyze.RunInfo) string {

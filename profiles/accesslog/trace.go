@@ -1,10 +1,12 @@
 package accesslog
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"iter"
 	"math"
 	"slices"
 	"time"
@@ -306,7 +308,8 @@ func floorDiv(a, b int64) int64 {
 
 // Sort puts the entries in arrival order (stable for equal offsets). Unless
 // NewTrace fixed the start, the start moves to the earliest arrival so no
-// offset is negative. It needs about 24 bytes per entry while it runs.
+// offset is negative. It needs 16 bytes per entry, and a second copy of the encoded
+// entries, while it runs.
 func (t *Trace) Sort() {
 	shift := int64(0)
 	if !t.fixedStart && t.n > 0 && t.min < 0 {
@@ -316,19 +319,30 @@ func (t *Trace) Sort() {
 	if !t.unsorted && shift == 0 {
 		return
 	}
-	recs := make([]record, 0, t.n)
-	t.records(func(r record) { recs = append(recs, r) })
-	slices.SortStableFunc(recs, func(a, b record) int {
-		switch {
-		case a.offset < b.offset:
-			return -1
-		case a.offset > b.offset:
-			return 1
+	// Sort 16-byte keys (offset, where the record starts), not decoded
+	// records: the transient memory is what bounds a large log's convert.
+	type key struct {
+		offset int64
+		pos    int
+	}
+	keys := make([]key, 0, t.n)
+	prev := int64(0)
+	for pos := 0; pos < len(t.data); {
+		r, n := decodeRecord(t.data[pos:], prev, len(t.pairs), len(t.statuses))
+		if n == 0 {
+			panic("accesslog: corrupt trace data") // unreachable: data is validated
 		}
-		return 0
-	})
-	t.data, t.n, t.last, t.lowRes, t.unsorted = t.data[:0], 0, 0, 0, false
-	for _, r := range recs {
+		keys = append(keys, key{r.offset, pos})
+		prev, pos = r.offset, pos+n
+	}
+	slices.SortStableFunc(keys, func(a, b key) int { return cmp.Compare(a.offset, b.offset) })
+	old := t.data
+	t.data, t.n, t.last, t.lowRes, t.unsorted = make([]byte, 0, len(old)), 0, 0, 0, false
+	for _, k := range keys {
+		// The delta is relative to the record's old predecessor: decode
+		// from a base that gives back the offset the key holds.
+		delta, _ := binary.Varint(old[k.pos:])
+		r, _ := decodeRecord(old[k.pos:], k.offset-delta, len(t.pairs), len(t.statuses))
 		r.offset -= shift
 		t.append(r)
 	}
@@ -544,4 +558,27 @@ func (d *decoder) str() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// Requests is the table of distinct (method, path) pairs, in index order:
+// the index Arrivals yields for an entry is its request's place here.
+func (t *Trace) Requests() []Request { return slices.Clone(t.pairs) }
+
+// Arrivals yields every entry's offset and its index in Requests, in stored
+// order (arrival order after Sort), afresh on each call. With Requests it
+// makes *Trace a loadgen.TraceSource.
+func (t *Trace) Arrivals() iter.Seq2[time.Duration, int] {
+	return func(yield func(time.Duration, int) bool) {
+		prev := int64(0)
+		for b := t.data; len(b) > 0; {
+			r, n := decodeRecord(b, prev, len(t.pairs), len(t.statuses))
+			if n == 0 {
+				return // unreachable: data is validated
+			}
+			if !yield(time.Duration(r.offset)*time.Microsecond, int(r.pair)) {
+				return
+			}
+			prev, b = r.offset, b[n:]
+		}
+	}
 }
