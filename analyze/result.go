@@ -106,9 +106,9 @@ type Result struct {
 	// had one unnamed request and client.
 	Name, Client string
 	runID        string
-	Server    ServerTiming
-	Outcome   string
-	Attr      Attribution
+	Server       ServerTiming
+	Outcome      string
+	Attr         Attribution
 }
 
 // ID is the X-Request-Id the request carried: <run-id>-<seq>, or "" when
