@@ -58,6 +58,7 @@ type Aggregator struct {
 	groups       map[groupKey]*groupAgg // per (client, name), at most MaxEndpoints (+ OtherLabel)
 	lastGroup    *groupAgg
 	otherResults int64 // results counted under OtherLabel
+	retries      int64
 
 	count, newConns, slotWaits, connWaits, synRetrans, dataRetrans, estimated, clamped int64
 	withServerTiming, invalidHeaders                                                   int64
@@ -159,6 +160,9 @@ func (a *Aggregator) Add(r *Result) {
 	}
 	a.bytesIn += r.BytesIn
 	a.bytesOut += r.BytesOut
+	if r.Attempt > 0 {
+		a.retries++
+	}
 	a.group(r).add(r, total)
 	if a.timeline != nil {
 		a.timeline.Add(r)

@@ -128,6 +128,7 @@ type Summary struct {
 	AchievedRate   float64                   `json:"achieved_rate"`
 	TargetRate     float64                   `json:"target_rate"`
 	Errors         int64                     `json:"errors"`
+	Retries        int64                     `json:"retries"` // requests that were a client behaviour's retry (attempt > 0)
 	Outcomes       map[string]int64          `json:"outcomes"`
 	Phases         map[string]PhaseStats     `json:"phases"`
 	OutcomeTotals  map[string]PhaseStats     `json:"outcome_totals"`
@@ -187,6 +188,7 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 		SynRetryFrontS: round3(a.synFront.Seconds()),
 		SynRetryProxyS: round3(a.synProxy.Seconds()),
 		Unanswered:     a.unanswered,
+		Retries:        a.retries,
 		SynRetrans:     a.synRetrans,
 		DataRetrans:    a.dataRetrans,
 	}
