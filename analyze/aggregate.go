@@ -48,13 +48,17 @@ type outcomeAgg struct {
 // does not grow with the number of results. It is not safe for concurrent
 // use.
 type Aggregator struct {
-	phases      map[string]*hdrhistogram.Histogram
-	components  [numComponents]*hdrhistogram.Histogram
-	compSum     [numComponents]time.Duration
-	serverQueue *hdrhistogram.Histogram
-	serverApp   *hdrhistogram.Histogram
-	outcomes    map[string]*outcomeAgg
-	timeline    *Timeline
+	phases       map[string]*hdrhistogram.Histogram
+	components   [numComponents]*hdrhistogram.Histogram
+	compSum      [numComponents]time.Duration
+	serverQueue  *hdrhistogram.Histogram
+	serverApp    *hdrhistogram.Histogram
+	outcomes     map[string]*outcomeAgg
+	timeline     *Timeline
+	groups       map[groupKey]*groupAgg // per (client, name), at most MaxEndpoints (+ OtherLabel)
+	lastGroup    *groupAgg
+	otherResults int64 // results counted under OtherLabel
+	retries      int64
 
 	count, newConns, slotWaits, connWaits, synRetrans, dataRetrans, estimated, clamped int64
 	withServerTiming, invalidHeaders                                                   int64
@@ -73,6 +77,7 @@ func NewAggregator(timeline *Timeline) *Aggregator {
 		serverApp:   newHist(),
 		outcomes:    make(map[string]*outcomeAgg),
 		timeline:    timeline,
+		groups:      make(map[groupKey]*groupAgg),
 	}
 	for _, p := range Phases {
 		a.phases[p] = newHist()
@@ -155,6 +160,10 @@ func (a *Aggregator) Add(r *Result) {
 	}
 	a.bytesIn += r.BytesIn
 	a.bytesOut += r.BytesOut
+	if r.Attempt > 0 {
+		a.retries++
+	}
+	a.group(r).add(r, total)
 	if a.timeline != nil {
 		a.timeline.Add(r)
 	}

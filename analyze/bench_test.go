@@ -103,3 +103,15 @@ func BenchmarkReadResults(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchReadN, "ns/result")
 }
+
+// BenchmarkAggregatorAdd: one result into the summary, over 4 endpoints.
+func BenchmarkAggregatorAdd(b *testing.B) {
+	rs := mixRun(&testing.T{}, 4096)
+	agg := NewAggregator(nil)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		agg.Add(&rs[i&4095])
+		i++
+	}
+}

@@ -126,3 +126,57 @@ func hasChange(c Comparison, m string) bool {
 	}
 	return false
 }
+
+// TestCompareEndpoints: endpoints pair by client and name; one-sided ones
+// are listed as such; a side without client names pairs by name.
+func TestCompareEndpoints(t *testing.T) {
+	a := endpointSummary()
+	b := endpointSummary()
+	b.Endpoints = append([]EndpointSummary(nil), b.Endpoints...)
+	b.Endpoints[2].Total = PhaseStats{Count: 60, P50: 450, P99: 1250} // checkout twice as fast
+	b.Endpoints[2].Count = 60
+	b.Endpoints[0] = EndpointSummary{Client: "browse", Name: "search", Count: 7, Total: PhaseStats{Count: 7, P50: 5, P99: 9}}
+	c := Compare(a, b)
+	got := map[string]EndpointChange{}
+	for _, e := range c.Endpoints {
+		got[e.Client+"/"+e.Name] = e
+	}
+	if len(c.Endpoints) != 4 {
+		t.Fatalf("endpoints %+v", c.Endpoints)
+	}
+	if e := got["partner-a/checkout"]; e.Only != "" || e.ACount != 50 || e.BCount != 60 || e.P50DeltaPct != -50 || e.P99DeltaPct != -50 || e.AErrorRate != 0.18 {
+		t.Errorf("checkout %+v", e)
+	}
+	if e := got["browse/GET /users/:id"]; e.Only != "a" || e.ACount != 100 || e.BCount != 0 {
+		t.Errorf("users in A only: %+v", e)
+	}
+	if e := got["browse/search"]; e.Only != "b" || e.BCount != 7 {
+		t.Errorf("search in B only: %+v", e)
+	}
+	if e := got["partner-a/GET /users/:id"]; e.Only != "" || e.P99DeltaPct != 0 {
+		t.Errorf("users of partner-a unchanged: %+v", e)
+	}
+	var out strings.Builder
+	if err := c.WriteText(&out, "before", "after"); err != nil {
+		t.Fatal(err)
+	}
+	text := out.String()
+	for _, want := range []string{"per endpoint", "checkout", "-50.0%", "only in A", "only in B"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("comparison text lacks %q:\n%s", want, text)
+		}
+	}
+	var js strings.Builder
+	if err := c.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"endpoints":[{"client":"browse","name":"GET /users/:id","only":"a"`) {
+		t.Errorf("JSON (%v): %s", err, js.String())
+	}
+	// A production log (no client names) beside a replay: by name.
+	prod := &Summary{Endpoints: []EndpointSummary{{Name: "GET /users/:id", Count: 140, Total: PhaseStats{P50: 10, P99: 55}}, {Name: "checkout", Count: 40, Total: PhaseStats{P50: 900, P99: 2500}}}}
+	c = Compare(prod, endpointSummary())
+	if len(c.Endpoints) != 2 || c.Endpoints[0].Name != "GET /users/:id" || c.Endpoints[0].BCount != 150 || c.Endpoints[0].P99DeltaPct != 100 || c.Endpoints[1].Only != "" {
+		t.Errorf("by name: %+v", c.Endpoints)
+	}
+	if c := Compare(sampleSummary(), endpointSummary()); c.Endpoints != nil {
+		t.Errorf("one side without endpoints: %+v", c.Endpoints)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -16,12 +17,17 @@ import (
 // accepts any JSON object (any key order, whitespace, unknown keys); a
 // construct it does not handle itself (escaped strings, exponents) falls
 // back to encoding/json for that value, so the two always agree.
-func decodeResult(line []byte, r *Result) error {
+func decodeResult(line []byte, r *Result) error { return decodeResultInterned(line, r, nil) }
+
+// decodeResultInterned is decodeResult taking names and clients from in
+// (nil: a new string each).
+func decodeResultInterned(line []byte, r *Result, in *labelInterner) error {
 	*r = Result{}
 	d := decoder{b: line}
 	var sawOutcome bool
 	var sent, connect, dns, tls time.Duration // version 1 files: derived phases only
 	var sawConnectDone bool
+	overflowed := false // a label of this line was beyond the intern table
 	err := d.object(func(key []byte) error {
 		switch string(key) {
 		case "seq":
@@ -31,6 +37,21 @@ func decodeResult(line []byte, r *Result) error {
 		case "id":
 			s, err := d.str()
 			r.RequestID = s
+			return err
+		case "name":
+			return d.label(in, &r.Name, &overflowed)
+		case "client":
+			return d.label(in, &r.Client, &overflowed)
+		case "attempt":
+			v, err := d.uint()
+			if err == nil && v > math.MaxUint16 {
+				return d.errorf("attempt %d out of range", v)
+			}
+			r.Attempt = uint16(v)
+			return err
+		case "retry_of":
+			v, err := d.uint()
+			r.RetryOf = v
 			return err
 		case "intended_ms":
 			return d.ms(&r.Intended)
@@ -108,6 +129,9 @@ func decodeResult(line []byte, r *Result) error {
 	if !sawOutcome || r.Outcome == "" {
 		return errors.New(`missing "outcome"`)
 	}
+	if overflowed {
+		in.overflowed++ // counted once the line is known to be good
+	}
 	if r.Done < r.Intended || r.Intended < 0 {
 		return errors.New("done_ms before intended_ms")
 	}
@@ -125,6 +149,64 @@ func decodeResult(line []byte, r *Result) error {
 }
 
 var errRunLine = errors.New("run line")
+
+// MaxLabels bounds the distinct names and clients a reader keeps: a file
+// of unique names (say, raw URLs) must not grow memory with its length.
+// Beyond it every new label reads as OtherLabel.
+const MaxLabels = 10000
+
+// OtherLabel stands for the labels (and endpoint groups) beyond a bound.
+const OtherLabel = "(other)"
+
+// labelInterner hands out one string per distinct label, so that a file
+// of millions of lines holds each name once (and the aggregator's group
+// lookup compares equal pointers).
+type labelInterner struct {
+	m          map[string]string
+	max        int
+	overflowed int64 // results with a label beyond max
+}
+
+func newLabelInterner(max int) *labelInterner {
+	return &labelInterner{m: make(map[string]string), max: max}
+}
+
+// intern returns the stored copy of b; ok is false when the table is full
+// and b is new (the caller then uses OtherLabel).
+func (in *labelInterner) intern(b []byte) (string, bool) {
+	if s, ok := in.m[string(b)]; ok { // no allocation: the compiler looks up []byte keys in place
+		return s, true
+	}
+	if len(in.m) >= in.max {
+		return OtherLabel, false
+	}
+	s := string(b)
+	in.m[s] = s
+	return s, true
+}
+
+// label reads a name or client string, interned when in is set.
+func (d *decoder) label(in *labelInterner, v *string, overflowed *bool) error {
+	if d.literal("null") {
+		*v = ""
+		return nil
+	}
+	b, err := d.rawString()
+	if err != nil || len(b) == 0 {
+		*v = ""
+		return err
+	}
+	if in == nil {
+		*v = string(b)
+		return nil
+	}
+	s, ok := in.intern(b)
+	if !ok {
+		*overflowed = true
+	}
+	*v = s
+	return nil
+}
 
 var knownOutcomes = Outcomes()
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // refResult is the reflection-based reading of a result line, the
@@ -16,6 +17,10 @@ import (
 type refResult struct {
 	Seq        uint64   `json:"seq"`
 	ID         string   `json:"id"`
+	Name       string   `json:"name"`
+	Client     string   `json:"client"`
+	Attempt    uint16   `json:"attempt"`
+	RetryOf    uint64   `json:"retry_of"`
 	Intended   *float64 `json:"intended_ms"`
 	Done       *float64 `json:"done_ms"`
 	FirstByte  float64  `json:"first_byte_ms"`
@@ -69,6 +74,11 @@ func randomResult(rng *rand.Rand) Result {
 		r.Attr.Parts[i] = d(time.Second)
 	}
 	r.Attr.Estimated, r.Attr.Clamped = rng.IntN(2) == 0, rng.IntN(2) == 0
+	r.Name = []string{"", "checkout", "GET /users/:id", "q\"uo\\te ü"}[rng.IntN(4)]
+	r.Client = []string{"", "partner-a", "background browsing"}[rng.IntN(3)]
+	if rng.IntN(4) == 0 {
+		r.Attempt, r.RetryOf = uint16(1+rng.IntN(3)), rng.Uint64N(1<<40)
+	}
 	return r
 }
 
@@ -123,6 +133,8 @@ func FuzzDecodeResult(f *testing.F) {
 	}
 	f.Add([]byte(`{"outcome":"ok","done_ms":1e2,"seq":1}`))
 	f.Add([]byte(`{"queuegap":"run","version":1}`))
+	f.Add([]byte(`{"outcome":"ok","done_ms":1,"name":"GET /a\u0020b","client":null,"attempt":65536,"retry_of":-1}`))
+	f.Add([]byte(`{"outcome":"ok","done_ms":1,"name":"x","client":"y","attempt":2,"retry_of":7}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var r Result
 		err := decodeResult(line, &r)
@@ -144,7 +156,8 @@ func FuzzDecodeResult(f *testing.F) {
 			}
 			return
 		}
-		if ref.Outcome != r.Outcome || ref.ID != r.RequestID || ref.Seq != r.Seq || ref.Status != r.Status || ref.ErrorText != r.ErrorText {
+		if ref.Outcome != r.Outcome || ref.ID != r.RequestID || ref.Seq != r.Seq || ref.Status != r.Status || ref.ErrorText != r.ErrorText ||
+			ref.Name != r.Name || ref.Client != r.Client || ref.Attempt != r.Attempt || ref.RetryOf != r.RetryOf {
 			t.Fatalf("disagree on %q:\nref %+v\ngot %+v", line, ref, r)
 		}
 		if ref.Done != nil && absDur(msToDur(*ref.Done)-r.Done) > time.Microsecond {
@@ -189,6 +202,50 @@ func absDur(d time.Duration) time.Duration {
 		return -d
 	}
 	return d
+}
+
+// TestDecodeLabels: names and clients are read, interned (a name seen
+// before costs no allocation), bounded, and absent in older lines.
+func TestDecodeLabels(t *testing.T) {
+	in := newLabelInterner(3)
+	var r Result
+	line := []byte(`{"seq":1,"name":"GET /users/:id","client":"partner-a","attempt":2,"retry_of":9,"outcome":"ok","done_ms":1}`)
+	if err := decodeResultInterned(line, &r, in); err != nil {
+		t.Fatal(err)
+	}
+	if r.Name != "GET /users/:id" || r.Client != "partner-a" || r.Attempt != 2 || r.RetryOf != 9 {
+		t.Fatalf("decoded %+v", r)
+	}
+	first := r.Name
+	bare := []byte(`{"seq":1,"outcome":"ok","done_ms":1}`)
+	base := testing.AllocsPerRun(100, func() { _ = decodeResultInterned(bare, &r, in) })
+	got := testing.AllocsPerRun(100, func() { _ = decodeResultInterned(line, &r, in) })
+	if got > base {
+		t.Errorf("a seen name and client cost %v allocations per line (bare line %v)", got, base)
+	}
+	if err := decodeResultInterned(line, &r, in); err != nil || unsafe.StringData(r.Name) != unsafe.StringData(first) {
+		t.Errorf("the name was not interned (%v)", err)
+	}
+	for i, tc := range []struct{ line, name string }{
+		{`{"name":"a","outcome":"ok","done_ms":1}`, "a"},        // the third distinct label fills the table
+		{`{"name":"b","outcome":"ok","done_ms":1}`, OtherLabel}, // beyond it
+		{`{"name":"a","outcome":"ok","done_ms":1}`, "a"},
+		{`{"client":"c","outcome":"ok","done_ms":1}`, ""},
+		{`{"name":"","client":null,"outcome":"ok","done_ms":1}`, ""},
+	} {
+		if err := decodeResultInterned([]byte(tc.line), &r, in); err != nil || r.Name != tc.name {
+			t.Errorf("%d: %s: name %q (%v), want %q", i, tc.line, r.Name, err, tc.name)
+		}
+	}
+	if in.overflowed != 2 { // "b", and client "c"
+		t.Errorf("overflowed %d, want 2", in.overflowed)
+	}
+	for _, bad := range []string{`{"attempt":65536,"outcome":"ok","done_ms":1}`, `{"attempt":-1,"outcome":"ok","done_ms":1}`,
+		`{"retry_of":1.5,"outcome":"ok","done_ms":1}`, `{"name":1,"outcome":"ok","done_ms":1}`} {
+		if err := decodeResult([]byte(bad), &r); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
 }
 
 func BenchmarkDecodeResult(b *testing.B) {

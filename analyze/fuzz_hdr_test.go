@@ -111,11 +111,12 @@ func FuzzParseHDRUnit(f *testing.F) {
 // no operator can turn "nothing measured" into a pass.
 func FuzzCheckNoData(f *testing.F) {
 	for _, s := range []string{"p99(ttfb) > 100ms", "p99(ttfb) < 100ms", "rate(errors) > 0", "rate(errors) <= 1", "share(backlog) != 0.5",
-		"count(ok) == 0", "requests >= 0", "achieved_rate > 1", "not_sent != 0", "mean(queue) < 1s", "errors > 0"} {
+		"count(ok) == 0", "requests >= 0", "achieved_rate > 1", "not_sent != 0", "mean(queue) < 1s", "errors > 0",
+		"p99(total{name=checkout}) < 1s", "error_rate{client=partner-a} >= 0", `p99(ttfb{name="GET /users/:id",client=browse}) > 1ms`} {
 		f.Add(s)
 	}
 	hdr := SummaryFromHDR(&HDRLog{Unit: time.Nanosecond})
-	summaries := []*Summary{sampleSummary(), deadTargetSummary(), &hdr,
+	summaries := []*Summary{sampleSummary(), deadTargetSummary(), &hdr, endpointSummary(),
 		{Phases: map[string]PhaseStats{}, Attribution: map[string]ComponentStats{}, Outcomes: map[string]int64{}}}
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := ParseCheck(s)

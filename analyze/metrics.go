@@ -14,7 +14,9 @@ import (
 //	share(C)     fraction of all client time spent in component C (0..1)
 //	rate(O)      fraction of requests with outcome O, or "errors" (0..1)
 //	count(O)     number of requests with outcome O, or "errors"
-//	requests, achieved_rate, errors, not_sent
+//	requests, achieved_rate, errors, error_rate (= rate(errors)), retries, not_sent
+//	any of them{name=N,client=C}   the same of one endpoint, client or name (see Selector);
+//	                               not achieved_rate, not_sent, lag, components' or the server's distributions
 //
 // A metric the summary cannot tell is "no data", never 0: percentiles of a
 // distribution without samples, share() without client time, rate() of zero
@@ -64,8 +66,32 @@ const (
 )
 
 // MetricValue evaluates a metric name against s. An unknown name is an
-// error; a known metric the summary has no data for is not (see Metric).
+// error; a known metric the summary has no data for is not (see Metric),
+// and neither is a selector that matches no endpoint.
 func MetricValue(s *Summary, name string) (Metric, error) {
+	base, sel, err := cutSelector(strings.TrimSpace(name))
+	if err != nil {
+		return Metric{}, fmt.Errorf("metric %q: %v", name, err)
+	}
+	if sel == nil {
+		return metricValue(s, base)
+	}
+	if err := perEndpointMetric(base); err != nil {
+		return Metric{}, err
+	}
+	// The kind, and any error in the metric itself, without data.
+	m, err := metricValue(endpointView(&EndpointSummary{}), base)
+	if err != nil {
+		return Metric{}, err
+	}
+	view, why := s.selectGroup(sel)
+	if view == nil {
+		return noData(m.Kind, why), nil
+	}
+	return metricValue(view, base)
+}
+
+func metricValue(s *Summary, name string) (Metric, error) {
 	name = strings.ReplaceAll(strings.TrimSpace(name), " ", "")
 	fn, arg, hasArg := strings.Cut(name, "(")
 	if hasArg {
@@ -93,6 +119,19 @@ func MetricValue(s *Summary, name string) (Metric, error) {
 				return noData(kindCount, hdrNoOutcomes), nil
 			}
 			return Metric{Value: float64(s.Errors), Kind: kindCount}, nil
+		case "error_rate":
+			if hdr {
+				return noData(kindFraction, hdrNoOutcomes), nil
+			}
+			if s.Requests == 0 {
+				return noData(kindFraction, "no requests"), nil
+			}
+			return Metric{Value: float64(s.Errors) / float64(s.Requests), Kind: kindFraction}, nil
+		case "retries":
+			if hdr {
+				return noData(kindCount, hdrNoOutcomes), nil
+			}
+			return Metric{Value: float64(s.Retries), Kind: kindCount}, nil
 		case "not_sent":
 			if hdr {
 				return noData(kindCount, hdrNoSchedule), nil

@@ -104,6 +104,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if s.Unanswered > 0 {
 		fmt.Fprintf(&b, "\n%d requests got no answer after connecting (timeouts, resets, closes): their wait is 'unanswered', never network\n", s.Unanswered)
 	}
+	s.writeEndpoints(&b)
 	for _, w := range s.Warnings {
 		fmt.Fprintf(&b, "\nWARNING: %s\n", w)
 	}
@@ -113,6 +114,51 @@ func (s *Summary) WriteText(w io.Writer) error {
 	fmt.Fprintf(&b, "\n%s\n", s.Headline)
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeEndpoints prints one row per endpoint, then each client's total.
+func (s *Summary) writeEndpoints(b *strings.Builder) {
+	if len(s.Endpoints) == 0 {
+		return
+	}
+	withClient := len(s.Clients) > 0
+	for _, e := range s.Endpoints {
+		withClient = withClient || e.Client != ""
+	}
+	b.WriteString("\nper endpoint\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	if withClient {
+		fmt.Fprint(tw, "client\t")
+	}
+	fmt.Fprintln(tw, "name\tcount\terr%\tretries\tp50\tp99\tmax\tmost time in\t")
+	row := func(client, name string, e EndpointSummary) {
+		if withClient {
+			fmt.Fprintf(tw, "%s\t", client)
+		}
+		errPct := 0.0
+		if e.Count > 0 {
+			errPct = 100 * float64(e.Errors) / float64(e.Count)
+		}
+		top := "-"
+		if e.Top != "" {
+			top = fmt.Sprintf("%s %.0f%%", e.Top, 100*e.Shares[e.Top])
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.1f%%\t%d\t%s\t%s\t%s\t%s\t\n", name, e.Count, errPct, e.Retries, fmtMs(e.Total.P50), fmtMs(e.Total.P99), fmtMs(e.Total.Max), top)
+	}
+	for _, e := range s.Endpoints {
+		row(e.Client, orDash(e.Name), e)
+	}
+	for _, e := range s.Clients {
+		row(e.Client, "(all)", e)
+	}
+	tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func writeRow(tw io.Writer, name string, ps PhaseStats) {

@@ -23,6 +23,10 @@ import (
 // stored: it depends on estimates over the whole run, so readers derive it
 // (analyze --requests writes it per request). Version 1 files (which stored
 // a live attribution per line) are read too. README documents every field.
+// A request of a named mix or client also carries "name" and "client", and
+// a retry "attempt" and "retry_of" (the scheduled request's seq); they are
+// optional and additive — a reader without them skips them, and files
+// without them read as one unnamed group — so the version stays 2.
 const resultsVersion = 2
 
 // ResultsWriter streams Results to a file as the run goes. It writes whole
@@ -177,6 +181,21 @@ func appendResult(b []byte, r *Result, withAttr bool) []byte {
 		b = append(b, '-')
 		b = strconv.AppendUint(b, r.Seq, 10)
 		b = append(b, '"')
+	}
+	if r.Name != "" {
+		b = append(b, `,"name":`...)
+		b = appendString(b, r.Name)
+	}
+	if r.Client != "" {
+		b = append(b, `,"client":`...)
+		b = appendString(b, r.Client)
+	}
+	if r.Attempt != 0 {
+		b = appendInt(b, "attempt", int64(r.Attempt))
+	}
+	if r.RetryOf != 0 {
+		b = append(b, `,"retry_of":`...)
+		b = strconv.AppendUint(b, r.RetryOf, 10)
 	}
 	b = appendMs(b, "intended_ms", r.Intended)
 	if r.Queued != 0 {
@@ -362,7 +381,9 @@ func appendString(b []byte, s string) []byte {
 func msToDur(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
 
 // decodeResultLine decodes a whole line: one object and nothing after it.
-func decodeResultLine(line []byte, r *Result) error { return decodeResult(line, r) }
+func decodeResultLine(line []byte, r *Result, in *labelInterner) error {
+	return decodeResultInterned(line, r, in)
+}
 
 // ReadStats says what ReadResults found, and what is wrong with it.
 type ReadStats struct {
@@ -374,7 +395,10 @@ type ReadStats struct {
 	// Missing is how many requests the file lacks: per its trailer,
 	// started − results; without a trailer, the gaps below the highest seq.
 	Missing int64
-	seqs    map[string]*seqSet
+	// OtherLabels counts results whose name or client was beyond the first
+	// MaxLabels distinct labels of the file and was read as OtherLabel.
+	OtherLabels int64
+	seqs        map[string]*seqSet
 }
 
 // Warnings describe, one line each, what is wrong with the file.
@@ -393,6 +417,9 @@ func (st *ReadStats) Warnings() []string {
 	}
 	if st.Duplicates > 0 {
 		w = append(w, fmt.Sprintf("%d results repeat a request already read (same run and seq) and were skipped", st.Duplicates))
+	}
+	if st.OtherLabels > 0 {
+		w = append(w, fmt.Sprintf("%d results carried a name or client beyond the first %d distinct ones and are reported as %q", st.OtherLabels, MaxLabels, OtherLabel))
 	}
 	return w
 }
@@ -437,6 +464,7 @@ func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadSta
 	st := ReadStats{seqs: map[string]*seqSet{}}
 	br := bufio.NewReaderSize(r, 1<<20)
 	var res Result
+	in := newLabelInterner(MaxLabels)
 	cur := -1 // index of the current run in st.Runs
 	runInfo := func() *RunInfo { return &st.Runs[cur] }
 	for {
@@ -453,7 +481,7 @@ func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadSta
 		}
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
-			derr := decodeResultLine(line, &res)
+			derr := decodeResultLine(line, &res, in)
 			var rl runLine
 			isRun := errors.Is(derr, errRunLine)
 			if isRun {
@@ -505,6 +533,7 @@ func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadSta
 			break
 		}
 	}
+	st.OtherLabels = in.overflowed
 	if cur < 0 {
 		if st.Lines == 0 {
 			return st, errors.New("empty results file")

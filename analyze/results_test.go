@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -26,7 +27,8 @@ func fullResult() Result {
 		NewConn: true, WaitedSlot: true, WaitedConn: true, SynRetrans: 2, Retrans: 3,
 		Status: 502, BytesIn: 4321, BytesOut: 87,
 		Error: loadgen.ErrProtocol, ErrorText: "unexpected EOF",
-	}, RequestID: "run-123456789", Outcome: "protocol_error"}
+		Attempt: 2, RetryOf: 123456700,
+	}, RequestID: "run-123456789", Name: "GET /users/:id", Client: "partner-a", Outcome: "protocol_error"}
 	r.Server = ServerTiming{
 		HasQueue: true, Queue: us(300_001), HasApp: true, App: us(100_999),
 		HasStart: true, Start: time.UnixMicro(1_748_779_200_123_456),
@@ -134,6 +136,48 @@ func TestResultsRoundTrip(t *testing.T) {
 // TestResultsRoundTripExact: every duration in a file is a whole number of
 // µs, so reading must give back exactly those µs (ms*1e6 in floating point
 // reads "1.001" as 1000999ns), and re-encoding must give the same line.
+// TestReadResultsLabels: a file with more distinct names than MaxLabels
+// reads the rest as OtherLabel and says so; a line without labels (as
+// every v1 and older v2 file has) reads as the unnamed group.
+func TestReadResultsLabels(t *testing.T) {
+	// MaxLabels+3 distinct names, each twice, an unnamed line between.
+	var rs []Result
+	for range 2 {
+		for i := range MaxLabels + 3 {
+			for _, name := range []string{"n" + strconv.Itoa(i), ""} {
+				rs = append(rs, Result{Record: loadgen.Record{Seq: uint64(len(rs) + 1), Done: time.Millisecond}, Outcome: OutcomeOK, Name: name})
+			}
+		}
+	}
+	_, st, got, err := readAll(t, resultsFile(testInfo, rs...))
+	if err != nil || len(got) != len(rs) {
+		t.Fatalf("%v, %d results", err, len(got))
+	}
+	other := 0
+	for i := range got {
+		want := rs[i].Name
+		if n, _ := strconv.Atoi(strings.TrimPrefix(want, "n")); want != "" && n >= MaxLabels {
+			want = OtherLabel
+			other++
+		}
+		if got[i].Name != want {
+			t.Fatalf("seq %d: name %q, want %q", rs[i].Seq, got[i].Name, want)
+		}
+	}
+	if other != 6 || st.OtherLabels != 6 {
+		t.Errorf("%d results expected as %s, stats say %d", other, OtherLabel, st.OtherLabels)
+	}
+	if w := strings.Join(st.Warnings(), "\n"); !strings.Contains(w, "6 results carried a name or client beyond the first 10000") {
+		t.Errorf("warnings %q", w)
+	}
+	old := []byte(`{"queuegap":"run","version":1,"run_id":"old","start":"2025-06-01T12:00:00Z","planned":1,"started":1,"not_sent":0,"send_window":0,"elapsed":0,"max_inflight":1,"interrupted":false,"complete":false}` + "\n" +
+		`{"seq":1,"intended_ms":0,"start_ms":0,"done_ms":5,"status":200,"outcome":"ok"}` + "\n")
+	_, _, got, err = readAll(t, old)
+	if err != nil || len(got) != 1 || got[0].Name != "" || got[0].Client != "" || got[0].Attempt != 0 {
+		t.Fatalf("old file: %v %+v", err, got)
+	}
+}
+
 func TestResultsRoundTripExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	var rs []Result

@@ -128,6 +128,7 @@ type Summary struct {
 	AchievedRate   float64                   `json:"achieved_rate"`
 	TargetRate     float64                   `json:"target_rate"`
 	Errors         int64                     `json:"errors"`
+	Retries        int64                     `json:"retries"` // requests that were a client behaviour's retry (attempt > 0)
 	Outcomes       map[string]int64          `json:"outcomes"`
 	Phases         map[string]PhaseStats     `json:"phases"`
 	OutcomeTotals  map[string]PhaseStats     `json:"outcome_totals"`
@@ -145,8 +146,15 @@ type Summary struct {
 	Generator      GeneratorStats            `json:"generator"`
 	Headline       string                    `json:"headline"`
 	Checks         []CheckResult             `json:"checks,omitempty"`
-	Timeline       []TimelineRow             `json:"timeline,omitempty"`
-	TimelineWidth  float64                   `json:"timeline_width_s,omitempty"`
+	// Endpoints break the run down by (client, name), sorted by client then
+	// name; Clients are each client's totals when there is more than one,
+	// Names each name's totals when more than one client sent it. All are
+	// omitted for a run of one unnamed request.
+	Endpoints     []EndpointSummary `json:"endpoints,omitempty"`
+	Clients       []EndpointSummary `json:"clients,omitempty"`
+	Names         []EndpointSummary `json:"names,omitempty"`
+	Timeline      []TimelineRow     `json:"timeline,omitempty"`
+	TimelineWidth float64           `json:"timeline_width_s,omitempty"`
 	// Warnings say what is wrong with the data behind the summary: gaps,
 	// duplicates, a cut file, generator limits. Figures cover what was read.
 	Warnings []string `json:"warnings,omitempty"`
@@ -180,6 +188,7 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 		SynRetryFrontS: round3(a.synFront.Seconds()),
 		SynRetryProxyS: round3(a.synProxy.Seconds()),
 		Unanswered:     a.unanswered,
+		Retries:        a.retries,
 		SynRetrans:     a.synRetrans,
 		DataRetrans:    a.dataRetrans,
 	}
@@ -239,6 +248,7 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 	if a.limitErrors > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d requests failed on the generator's own limits (file descriptors or ephemeral ports), not the target's: raise 'ulimit -n', use keep-alive, or spread the load", a.limitErrors))
 	}
+	a.endpoints(&s)
 	if a.timeline != nil {
 		s.Timeline = a.timeline.Rows()
 		s.TimelineWidth = a.timeline.Width().Seconds()

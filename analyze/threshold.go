@@ -23,18 +23,22 @@ var checkOps = []string{">=", "<=", "==", "!=", ">", "<"}
 // CheckSyntax is shown in --help.
 const CheckSyntax = `METRIC OP VALUE; fails the run when true. OP: > >= < <= == !=
   METRIC: p50|p90|p99|p999|max|mean(total|ttfb|connect|lag|client_queue|backlog|processing|syn_retry|network|unanswered|transfer|app|queue)
-          rate(OUTCOME|errors)  count(OUTCOME|errors)  share(COMPONENT)  achieved_rate  requests  errors  not_sent
+          rate(OUTCOME|errors)  count(OUTCOME|errors)  share(COMPONENT)  achieved_rate  requests  errors  error_rate  retries  not_sent
+  per endpoint: add {name=N}, {client=C} or {name=N,client=C} to the metric or its argument; quote values
+          with spaces or , } (name="GET /users/:id"); a selector matching no requests fails the check (no data)
   VALUE:  durations with a unit (2s, 150ms; bare numbers are ms), fractions as 0.01 or 1%
-  e.g. --fail-if 'p99(total) > 2s' --fail-if 'rate(proxy_refused) > 0.01' --fail-if 'share(backlog) > 50%'`
+  e.g. --fail-if 'p99(total) > 2s' --fail-if 'rate(proxy_refused) > 0.01' --fail-if 'share(backlog) > 50%'
+       --fail-if 'p99(total{name=checkout}) > 2s' --fail-if 'error_rate{client=partner-a} > 1%'`
 
 // ParseCheck parses and validates an expression (against an empty
 // summary, so unknown metrics are caught before the run starts).
 func ParseCheck(expr string) (Check, error) {
 	c := Check{Expr: strings.TrimSpace(expr)}
-	idx, op := -1, ""
-	for _, o := range checkOps {
-		if i := strings.Index(c.Expr, o); i >= 0 && (idx < 0 || i < idx || (i == idx && len(o) > len(op))) {
-			idx, op = i, o
+	idx, op := findOp(c.Expr)
+	if idx < 0 && strings.ContainsAny(c.Expr, "{}") {
+		// An unclosed brace or quote hides the operator: say what is wrong.
+		if _, _, err := cutSelector(c.Expr); err != nil {
+			return c, fmt.Errorf("--fail-if %q: %v", expr, err)
 		}
 	}
 	if idx <= 0 {
@@ -59,6 +63,42 @@ func ParseCheck(expr string) (Check, error) {
 	}
 	c.Value = v
 	return c, nil
+}
+
+// findOp finds the first operator outside a selector's braces (a quoted
+// name may hold '>' or '='): its index, or -1.
+func findOp(expr string) (int, string) {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(expr); i++ {
+		c := expr[i]
+		switch {
+		case quote != 0:
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+			continue
+		case depth > 0 && (c == '"' || c == '\''):
+			quote = c
+			continue
+		case c == '{':
+			depth++
+			continue
+		case c == '}':
+			depth = max(0, depth-1)
+			continue
+		case depth > 0:
+			continue
+		}
+		for _, o := range checkOps { // two-character operators first
+			if strings.HasPrefix(expr[i:], o) {
+				return i, o
+			}
+		}
+	}
+	return -1, ""
 }
 
 func parseCheckValue(s string, kind metricKind) (float64, error) {

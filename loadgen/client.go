@@ -67,7 +67,7 @@ type ClientConfig struct {
 	// these, picked by weight (or named by a Replay trace's index). Every
 	// URL must share the scheme, host and port of the first; Request.URL
 	// is then ignored.
-	Mix []Request
+	Mix            []Request
 	Mode           ConnMode
 	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
 	Timeout        time.Duration // whole attempt, from its start; default 30s
