@@ -81,6 +81,7 @@ Start with:
 		return needsSubcommand(cmd, args)
 	}
 	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd(), newTestbedCmd())
+	root.AddCommand(newProfilesCmd())
 	return root
 }
 
