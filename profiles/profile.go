@@ -402,13 +402,14 @@ func (c *Client) Summary() string {
 	b.WriteString("); mix: ")
 	b.WriteString(c.mixSummary(6))
 	if r := c.Retry; r.OnTimeout > 0 || r.OnStatus > 0 {
-		b.WriteString("; retry:")
+		var parts []string
 		if r.OnTimeout > 0 {
-			fmt.Fprintf(&b, " %d× after a timeout (%v later)", r.OnTimeout, r.After)
+			parts = append(parts, fmt.Sprintf("%d× after a timeout (%v later)", r.OnTimeout, r.After))
 		}
 		if r.OnStatus > 0 {
-			fmt.Fprintf(&b, " %d× on %v", r.OnStatus, r.Statuses)
+			parts = append(parts, fmt.Sprintf("%d× on %v", r.OnStatus, r.Statuses))
 		}
+		b.WriteString("; retry: " + strings.Join(parts, ", "))
 	}
 	return b.String()
 }

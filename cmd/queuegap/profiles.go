@@ -201,13 +201,14 @@ func isProfileErrors(err error) bool {
 }
 
 var (
-	secretHeaderRE = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|cookie)(["']?[ \t]*:[ \t]*)([^,}\]\n"'#]+)`)
+	secretHeaderRE = regexp.MustCompile(`(?i)\b((?:proxy-)?authorization|(?:set-)?cookie)(["']?[ \t]*:[ \t]*)([^,}\]\n"'#]+)`)
 	urlPasswordRE  = regexp.MustCompile(`(://[^/\s:@"']*:)[^/\s@"']*@`)
 )
 
 // maskSecrets hides Authorization and Cookie header values and URL
-// passwords in a profile's text: show must not print them.
+// passwords in a profile's text, as everywhere else queuegap echoes them
+// ("[redacted]", user:xxxxx@): show must not print them.
 func maskSecrets(s string) string {
-	s = secretHeaderRE.ReplaceAllString(s, "${1}${2}xxxxx")
+	s = secretHeaderRE.ReplaceAllString(s, "${1}${2}[redacted]")
 	return urlPasswordRE.ReplaceAllString(s, "${1}xxxxx@")
 }
