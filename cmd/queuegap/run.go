@@ -424,6 +424,7 @@ Examples:
 	}
 	fs := cmd.Flags()
 	fs.SortFlags = false
+	fs.StringVar(&o.profile, "profile", "", "run a traffic profile: a shipped one by NAME ('queuegap profiles list') or a YAML FILE;\n  every flag given overrides the profile for each of its clients (a schedule flag replaces\n  their stages; --duration alone cuts the profile short), the URL overrides its base_url")
 	o.addScheduleFlags(fs)
 	o.addClientFlags(fs)
 	o.addOutputFlags(fs)

@@ -59,7 +59,7 @@ type Config struct {
 	Addr        string        // listen address [127.0.0.1:0]
 	Workers     int           // concurrent workers [4]
 	Backlog     int           // listen(2) backlog; the queue holds Backlog+1 [16]
-	ServiceTime time.Duration // per request unless ?ms=N overrides it [100ms]
+	ServiceTime time.Duration // per request unless ?ms=N overrides it (/fast: 0, like the testbed app's) [100ms]
 	KeepAlive   bool          // serve further requests on a connection (holding the worker) [close after each]
 	Headers     HeaderStyle   // timing headers [DefaultHeaders]
 	// ClockSkew shifts the absolute times the server reports
@@ -232,6 +232,11 @@ func (s *Server) serveConn(worker int, c *net.TCPConn, req *fasthttp.Request) {
 			return
 		}
 		service := s.cfg.ServiceTime
+		if string(req.URI().Path()) == "/fast" {
+			// The testbed app's /fast answers at once: a profile written for
+			// the testbed runs unchanged here.
+			service = 0
+		}
 		if v := req.URI().QueryArgs().Peek("ms"); v != nil {
 			if ms, err := strconv.ParseFloat(string(v), 64); err == nil && ms >= 0 && ms <= 600_000 {
 				service = time.Duration(ms * float64(time.Millisecond))

@@ -171,6 +171,15 @@ func TestHeadersAndQueryServiceTime(t *testing.T) {
 	if el := time.Since(start); el > 800*time.Millisecond {
 		t.Fatalf("?ms=20 took %v: the query should override the 1 s service time", el)
 	}
+	start = time.Now()
+	fast, err := http.Get(srv.URL() + "fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast.Body.Close()
+	if el := time.Since(start); el > 800*time.Millisecond {
+		t.Fatalf("/fast took %v: like the testbed app's it should answer at once", el)
+	}
 	h := resp.Header
 	if st := h.Get("Server-Timing"); !strings.Contains(st, "queue;dur=") || !strings.Contains(st, "app;dur=") {
 		t.Errorf("Server-Timing %q", st)
