@@ -92,6 +92,6 @@ func BenchmarkAppendRequest(b *testing.B) {
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		buf = c.appendRequest(buf[:0], uint64(i))
+		buf = c.appendRequest(buf[:0], uint64(i), 0)
 	}
 }

@@ -126,17 +126,17 @@ type Record struct {
 	FirstByte   time.Duration // first response byte read
 	Done        time.Duration // response fully read, or the error surfaced
 
-	NewConn      bool       // a connection was dialled for this request
-	WaitedSlot   bool       // waited for an in-flight slot (--max-inflight)
-	WaitedConn   bool       // waited for a free pooled connection (--connections)
-	SynRetrans   uint8      // SYN retransmits seen on the new connection (TCP_INFO)
-	Retrans      uint8      // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
-	Status       int        // HTTP status, 0 without a response
-	BytesOut     int64      // request bytes written
-	BytesIn      int64      // bytes of the response read: interim responses, status line, headers, body (not stray bytes after it)
-	Error        ErrorClass // ErrNone when a response arrived
-	ErrorText    string     // the underlying error, for humans
-	Headers      []Header   // response headers the client was asked to keep
+	NewConn    bool       // a connection was dialled for this request
+	WaitedSlot bool       // waited for an in-flight slot (--max-inflight)
+	WaitedConn bool       // waited for a free pooled connection (--connections)
+	SynRetrans uint8      // SYN retransmits seen on the new connection (TCP_INFO)
+	Retrans    uint8      // retransmits by the first response byte (new connections); > SynRetrans: the request data was resent
+	Status     int        // HTTP status, 0 without a response
+	BytesOut   int64      // request bytes written
+	BytesIn    int64      // bytes of the response read: interim responses, status line, headers, body (not stray bytes after it)
+	Error      ErrorClass // ErrNone when a response arrived
+	ErrorText  string     // the underlying error, for humans
+	Headers    []Header   // response headers the client was asked to keep
 
 	// Lane is which of the run's concurrent clients (Config.Lanes) sent
 	// the request; Mix is the index of its request in that lane's mix

@@ -11,7 +11,7 @@ import (
 func events(s Schedule) (offs []time.Duration, total int) {
 	it := s.iterator()
 	for {
-		at, n, ok := it.next()
+		at, n, _, ok := it.next()
 		if !ok {
 			return offs, total
 		}
