@@ -123,8 +123,8 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 	}
 	var k uint64 // requests this lane has dispatched
 	var at, lastWake, prevAt, gapAvg time.Duration
-	left := 0       // requests of the current event not yet started
-	mix := pickMix  // the current event's request, or pick by weight
+	left := 0      // requests of the current event not yet started
+	mix := pickMix // the current event's request, or pick by weight
 	havePrev, schedDone := false, false
 	slotWaiting := false
 	retries := d.retry.on
