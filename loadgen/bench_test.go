@@ -54,32 +54,67 @@ func processCPU() time.Duration {
 // engine: b.N requests at 100 000/s over 8 connections to a server that
 // answers at once. ns/op is wall time per request (so bounded below by the
 // rate, 10 µs), allocs/op includes the run's setup spread over b.N.
+//
+// The mix variants send three requests picked by weight, with a retry
+// behaviour on that never fires: the cost of the pick and of the retry
+// check on the hot path.
 func BenchmarkRun(b *testing.B) {
 	for _, engine := range keepAliveEngines {
-		b.Run(engine.String(), func(b *testing.B) {
-			srv := fastServer(b)
-			c, err := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Connections: 8, RunID: "bench"})
-			if err != nil {
-				b.Fatal(err)
+		for _, mix := range []bool{false, true} {
+			name := engine.String()
+			if mix {
+				name += "/mix"
 			}
-			defer c.Close()
-			const rate = 100000
-			r, err := NewRunner(Config{Schedule: Schedule{Constant{Rate: rate, Duration: time.Duration(b.N)*time.Second/rate + time.Microsecond}},
-				Client: c, Engine: engine})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := processCPU()
-			st := r.Run(context.Background())
-			cpu := processCPU() - cpu0
-			b.StopTimer()
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/req")
-			if st.Completed < int64(b.N) {
-				b.Fatalf("%d of %d completed", st.Completed, b.N)
-			}
-		})
+			b.Run(name, func(b *testing.B) { benchmarkRun(b, engine, mix) })
+		}
+	}
+}
+
+func benchmarkRun(b *testing.B, engine Engine, mix bool) {
+	srv := fastServer(b)
+	cc := ClientConfig{Request: Request{URL: srv.url()}, Connections: 8, RunID: "bench"}
+	if mix {
+		base := "http://" + srv.ln.Addr().String()
+		cc.Mix = []Request{{Weight: 6, URL: base + "/a"}, {Weight: 3, URL: base + "/b?q=1"}, {Weight: 1, URL: base + "/c"}}
+	}
+	c, err := NewClient(cc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	const rate = 100000
+	sched := Schedule{Constant{Rate: rate, Duration: time.Duration(b.N)*time.Second/rate + time.Microsecond}}
+	cfg := Config{Schedule: sched, Client: c, Engine: engine}
+	if mix {
+		cfg = Config{Engine: engine, Lanes: []Lane{{Schedule: sched, Client: c, Retry: Retry{OnTimeout: 1, OnStatus: 2, Statuses: []int{503}}}}}
+	}
+	r, err := NewRunner(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	st := r.Run(context.Background())
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/req")
+	if st.Completed < int64(b.N) {
+		b.Fatalf("%d of %d completed", st.Completed, b.N)
+	}
+}
+
+// BenchmarkPick is one weighted pick from a mix of 20.
+func BenchmarkPick(b *testing.B) {
+	reqs := make([]Request, 20)
+	for i := range reqs {
+		reqs[i].Weight = float64(i + 1)
+	}
+	tab := newAliasTable(reqs)
+	rng := newRNG(1)
+	b.ReportAllocs()
+	for b.Loop() {
+		tab.pick(rng)
 	}
 }
 
