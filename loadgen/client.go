@@ -51,8 +51,9 @@ func ParseConnMode(s string) (ConnMode, error) {
 
 // Request is what a scheduled request sends.
 type Request struct {
-	// Name labels the request in every report ("checkout"); Weight is its
-	// share of a mix (ClientConfig.Mix), relative to the others' weights.
+	// Name labels the request in every report ("checkout"); unique in a
+	// mix when set. Weight is its share of a mix (ClientConfig.Mix),
+	// relative to the others' weights: > 0, ignored outside a mix.
 	Name    string
 	Weight  float64
 	URL     string
@@ -65,9 +66,11 @@ type Request struct {
 type ClientConfig struct {
 	Request
 	// Mix, when set, replaces Request: each scheduled request is one of
-	// these, picked by weight (or named by a Replay trace's index). Every
-	// URL must share the scheme, host and port of the first; Request.URL
-	// is then ignored.
+	// these, picked by weight (or named by a Replay trace's index), and
+	// Record.Mix says which. Each is rendered once, with its own method,
+	// path and query, headers and body; every URL must share the scheme,
+	// host and port of the first, since one pool of connections carries
+	// them all. Request is then ignored. At most 65 536 entries.
 	Mix            []Request
 	Mode           ConnMode
 	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
@@ -81,8 +84,9 @@ type ClientConfig struct {
 }
 
 // Client sends requests over connections it manages itself, so each timing
-// belongs to exactly one request, and never retries: one scheduled request
-// is at most one attempt.
+// belongs to exactly one request, and never retries on its own: one
+// Record is one attempt. (A lane's Retry behaviour schedules a retry as a
+// new request, with its own Record.)
 type Client struct {
 	cfg       ClientConfig
 	host      string // host name or IP, without port

@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Sink receives every finished Record, one at a time (calls never overlap),
-// in completion order, from the goroutine that finished the request. It
+// Sink receives every finished Record, one at a time (calls never overlap,
+// across lanes too), in completion order, from the goroutine that finished the request. It
 // must not keep the pointer: the Record is reused once Record returns.
 type Sink interface {
 	Record(r *Record)
