@@ -621,7 +621,10 @@ func parseDuration(s string) (time.Duration, error) {
 func fmtRate(r float64) string { return strconv.FormatFloat(r, 'g', -1, 64) }
 
 // TraceSource is a list of arrivals to replay, in non-decreasing offset
-// order, each naming its request by index in the lane's mix.
+// order, each naming its request by index in the lane's mix (NewRunner
+// checks both in one pass). Offsets count from the stage's start and Span
+// from the first arrival to the last, so a trace should begin at 0: a
+// leading gap is kept but not counted in the Replay's Length.
 type TraceSource interface {
 	Len() int
 	Span() time.Duration
@@ -630,7 +633,11 @@ type TraceSource interface {
 }
 
 // Replay sends the arrivals of a trace (recorded traffic), Speed times as
-// fast (0 or 1: as recorded), Loops times over (0: once).
+// fast (0 or 1: as recorded), Loops times over (0 or 1: once). Each
+// arrival's request is the one its mix index names (Record.Mix), never a
+// weighted pick. Loops follow each other a span plus the trace's mean gap
+// apart (before scaling), so a loop's first arrival does not land on the
+// one before's last; the stage lasts every loop, that gap included.
 type Replay struct {
 	Trace TraceSource
 	Speed float64
@@ -638,7 +645,8 @@ type Replay struct {
 }
 
 // Spike holds Base requests/s for Duration, except for SpikeFor in the
-// middle of it at Peak requests/s: a flash crowd.
+// middle of it at Peak requests/s: a flash crowd. Base may be 0 (silence
+// around the peak); spike:BASE:PEAK:DURATION:SPIKEFOR in ParseStage.
 type Spike struct {
 	Base, Peak float64
 	Duration   time.Duration
