@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -50,8 +51,9 @@ func ParseConnMode(s string) (ConnMode, error) {
 
 // Request is what a scheduled request sends.
 type Request struct {
-	// Name labels the request in every report ("checkout"); Weight is its
-	// share of a mix (ClientConfig.Mix), relative to the others' weights.
+	// Name labels the request in every report ("checkout"); unique in a
+	// mix when set. Weight is its share of a mix (ClientConfig.Mix),
+	// relative to the others' weights: > 0, ignored outside a mix.
 	Name    string
 	Weight  float64
 	URL     string
@@ -64,9 +66,11 @@ type Request struct {
 type ClientConfig struct {
 	Request
 	// Mix, when set, replaces Request: each scheduled request is one of
-	// these, picked by weight (or named by a Replay trace's index). Every
-	// URL must share the scheme, host and port of the first; Request.URL
-	// is then ignored.
+	// these, picked by weight (or named by a Replay trace's index), and
+	// Record.Mix says which. Each is rendered once, with its own method,
+	// path and query, headers and body; every URL must share the scheme,
+	// host and port of the first, since one pool of connections carries
+	// them all. Request is then ignored. At most 65 536 entries.
 	Mix            []Request
 	Mode           ConnMode
 	Connections    int           // keep-alive pool bound; default 64. Connections open as needed, so a large bound costs nothing unused
@@ -80,17 +84,17 @@ type ClientConfig struct {
 }
 
 // Client sends requests over connections it manages itself, so each timing
-// belongs to exactly one request, and never retries: one scheduled request
-// is at most one attempt.
+// belongs to exactly one request, and never retries on its own: one
+// Record is one attempt. (A lane's Retry behaviour schedules a retry as a
+// new request, with its own Record.)
 type Client struct {
 	cfg       ClientConfig
 	host      string // host name or IP, without port
 	port      string
 	hostIsIP  bool
 	tlsConfig *tls.Config
-	prefix    []byte // request bytes up to the X-Request-Id value
-	suffix    []byte // the rest: remaining headers, blank line, body
-	skipBody  bool   // HEAD responses have no body
+	reqs      []reqTemplate // the mix, rendered; one entry without a mix
+	weights   *aliasTable   // the mix's weights; nil without a mix
 	dialer    net.Dialer
 
 	clockStart time.Time // set by the runner; phase offsets are relative to it
@@ -102,24 +106,9 @@ type Client struct {
 
 const requestIDMarker = "\x01queuegap-request-id\x01"
 
-// NewClient validates cfg and prepares the request bytes once.
+// NewClient validates cfg and prepares the request bytes once: the single
+// Request, or each entry of Mix.
 func NewClient(cfg ClientConfig) (*Client, error) {
-	// Error texts carry the URL without its password (RedactURL).
-	shown := RedactURL(cfg.URL)
-	u, err := url.Parse(cfg.URL)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // its text repeats the URL, password included
-		}
-		return nil, fmt.Errorf("bad URL %q: %w", shown, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", shown)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("bad URL %q: no host", shown)
-	}
 	if cfg.Connections <= 0 {
 		cfg.Connections = 64
 	}
@@ -135,56 +124,149 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.MaxBodyBytes < 0 {
 		cfg.MaxBodyBytes = 0
 	}
-	if cfg.Method == "" {
-		cfg.Method = fasthttp.MethodGet
-	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = "queuegap"
 	}
-	for _, m := range cfg.Method {
-		if m <= ' ' || m >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", m) {
-			return nil, fmt.Errorf("bad method %q", cfg.Method)
+	reqs := cfg.Mix
+	single := len(reqs) == 0
+	if single {
+		reqs = []Request{cfg.Request}
+	} else {
+		// The mix's first request stands for the client wherever one URL is
+		// asked for (the engine check, error texts).
+		if len(reqs) > maxMix {
+			return nil, fmt.Errorf("mix of %d requests: at most %d", len(reqs), maxMix)
 		}
+		mix := make([]Request, len(reqs))
+		copy(mix, reqs)
+		cfg.Mix, reqs = mix, mix
+		cfg.Request = mix[0]
 	}
 	c := &Client{
 		cfg:    cfg,
-		host:   u.Hostname(),
-		port:   u.Port(),
 		active: make(map[*Conn]struct{}),
 		dialer: net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: -1},
+		reqs:   make([]reqTemplate, len(reqs)),
 	}
-	if c.port == "" {
-		c.port = "80"
-		if u.Scheme == "https" {
-			c.port = "443"
+	var first *url.URL
+	names := make(map[string]int)
+	for i := range reqs {
+		rq := &reqs[i]
+		what := func(err error) error { return err }
+		if !single {
+			what = func(err error) error {
+				if rq.Name != "" {
+					return fmt.Errorf("mix[%d] %q: %w", i, rq.Name, err)
+				}
+				return fmt.Errorf("mix[%d]: %w", i, err)
+			}
+			if !(rq.Weight > 0) || math.IsInf(rq.Weight, 0) {
+				return nil, what(fmt.Errorf("weight %v must be > 0", rq.Weight))
+			}
+			if rq.Name != "" {
+				if j, dup := names[rq.Name]; dup {
+					return nil, what(fmt.Errorf("name used by mix[%d] too", j))
+				}
+				names[rq.Name] = i
+			}
+		}
+		if rq.Method == "" {
+			rq.Method = fasthttp.MethodGet
+		}
+		u, err := c.parseURL(rq.URL)
+		if err != nil {
+			return nil, what(err)
+		}
+		if first == nil {
+			first = u
+			c.host, c.port = u.Hostname(), urlPort(u)
+			if p, err := strconv.Atoi(c.port); err != nil || p <= 0 || p > 65535 {
+				return nil, what(fmt.Errorf("bad URL %q: port %q", RedactURL(rq.URL), c.port))
+			}
+		} else {
+			switch {
+			case u.Scheme != first.Scheme:
+				return nil, what(errors.New("URL scheme differs from mix[0]"))
+			case u.Hostname() != first.Hostname():
+				return nil, what(errors.New("URL host differs from mix[0]"))
+			case urlPort(u) != c.port:
+				return nil, what(errors.New("URL port differs from mix[0]"))
+			}
+		}
+		for _, m := range rq.Method {
+			if m <= ' ' || m >= 0x7f || strings.ContainsRune("()<>@,;:\\\"/[]?={}", m) {
+				return nil, what(fmt.Errorf("bad method %q", rq.Method))
+			}
+		}
+		if err := c.buildRequest(&c.reqs[i], rq, u); err != nil {
+			return nil, what(err)
 		}
 	}
-	if p, err := strconv.Atoi(c.port); err != nil || p <= 0 || p > 65535 {
-		return nil, fmt.Errorf("bad URL %q: port %q", shown, c.port)
-	}
+	c.cfg.Request = reqs[0]
 	c.hostIsIP = net.ParseIP(c.host) != nil
-	if u.Scheme == "https" {
+	if first.Scheme == "https" {
 		c.tlsConfig = &tls.Config{ServerName: c.host, InsecureSkipVerify: cfg.InsecureTLS, NextProtos: []string{"http/1.1"}}
 	}
-	if err := c.buildRequest(u); err != nil {
-		return nil, err
+	if !single {
+		c.weights = newAliasTable(reqs)
 	}
-	c.skipBody = strings.EqualFold(cfg.Method, fasthttp.MethodHead)
 	return c, nil
 }
 
-// buildRequest renders the request once with fasthttp and splits it around
-// the X-Request-Id value, so each send is two copies and a number.
-func (c *Client) buildRequest(u *url.URL) error {
+// parseURL checks one request's URL; its error texts carry the URL without
+// its password (RedactURL).
+func (c *Client) parseURL(raw string) (*url.URL, error) {
+	shown := RedactURL(raw)
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL, password included
+		}
+		return nil, fmt.Errorf("bad URL %q: %w", shown, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("bad URL %q: scheme must be http or https", shown)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("bad URL %q: no host", shown)
+	}
+	return u, nil
+}
+
+// urlPort is u's port, or its scheme's default.
+func urlPort(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+// MixLen is how many requests the client sends: len(Mix), or 1.
+func (c *Client) MixLen() int { return len(c.reqs) }
+
+// reqTemplate is one request of the mix rendered once: its bytes split
+// around the X-Request-Id value, so each send is two copies and a number.
+type reqTemplate struct {
+	prefix   []byte // request bytes up to the X-Request-Id value
+	suffix   []byte // the rest: remaining headers, blank line, body
+	skipBody bool   // HEAD responses have no body
+}
+
+// buildRequest renders rq once with fasthttp into t.
+func (c *Client) buildRequest(t *reqTemplate, rq *Request, u *url.URL) error {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	req.Header.DisableNormalizing()
-	req.Header.SetMethod(c.cfg.Method)
+	req.Header.SetMethod(rq.Method)
 	req.SetRequestURI(u.RequestURI())
 	req.Header.SetHost(u.Host)
 	req.Header.SetUserAgent(c.cfg.UserAgent)
 	explicitAuth := false
-	for _, h := range c.cfg.Headers {
+	for _, h := range rq.Headers {
 		if err := validHeader(h[0], h[1]); err != nil {
 			return err
 		}
@@ -219,8 +301,8 @@ func (c *Client) buildRequest(u *url.URL) error {
 	if c.cfg.Mode == NewConn {
 		req.Header.SetConnectionClose()
 	}
-	if len(c.cfg.Body) > 0 || c.cfg.Method == fasthttp.MethodPost || c.cfg.Method == fasthttp.MethodPut || c.cfg.Method == fasthttp.MethodPatch {
-		req.SetBody(c.cfg.Body)
+	if len(rq.Body) > 0 || rq.Method == fasthttp.MethodPost || rq.Method == fasthttp.MethodPut || rq.Method == fasthttp.MethodPatch {
+		req.SetBody(rq.Body)
 	}
 	var buf bytes.Buffer
 	bw := bufio.NewWriter(&buf)
@@ -230,17 +312,18 @@ func (c *Client) buildRequest(u *url.URL) error {
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("rendering request: %w", err)
 	}
+	t.skipBody = strings.EqualFold(rq.Method, fasthttp.MethodHead)
 	raw := buf.Bytes()
 	if c.cfg.RunID == "" {
-		c.prefix = raw
+		t.prefix = raw
 		return nil
 	}
 	i := bytes.Index(raw, []byte(requestIDMarker))
 	if i < 0 {
 		return errors.New("rendering request: X-Request-Id was dropped")
 	}
-	c.prefix = append([]byte(nil), raw[:i]...)
-	c.suffix = append([]byte(nil), raw[i+len(requestIDMarker):]...)
+	t.prefix = append([]byte(nil), raw[:i]...)
+	t.suffix = append([]byte(nil), raw[i+len(requestIDMarker):]...)
 	return nil
 }
 
@@ -432,7 +515,7 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 		c.fail(ctx, rec, err, false)
 		return false
 	}
-	cn.req = c.appendRequest(cn.req[:0], rec.Seq)
+	cn.req = c.appendRequest(cn.req[:0], rec.Seq, rec.Mix)
 	n, err := cn.nc.Write(cn.req)
 	rec.BytesOut = int64(n)
 	if err != nil {
@@ -441,7 +524,7 @@ func (c *Client) exchange(ctx context.Context, cn *Conn, rec *Record) bool {
 	}
 	rec.Written = c.since()
 	p := &cn.parser
-	p.reset(c.skipBody, int64(c.cfg.MaxBodyBytes))
+	p.reset(c.reqs[rec.Mix].skipBody, int64(c.cfg.MaxBodyBytes))
 	gotByte := false
 	for {
 		n, err := cn.nc.Read(cn.rbuf)

@@ -60,7 +60,7 @@ type rawServer struct {
 	wg      sync.WaitGroup
 }
 
-func newRawServer(t *testing.T, handle func(net.Conn)) *rawServer {
+func newRawServer(t testing.TB, handle func(net.Conn)) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

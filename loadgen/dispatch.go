@@ -2,7 +2,7 @@ package loadgen
 
 import (
 	"context"
-	"sync"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -30,26 +30,48 @@ type engine interface {
 }
 
 // maxWait bounds every wait of the dispatcher, so cancellation is seen
-// within it.
+// within it, and so is a retry pushed while the dispatcher sleeps towards a
+// later request: a retry due sooner goes out at most maxWait late (its lag
+// says so).
 const maxWait = 50 * time.Millisecond
 
-// dispatcher runs a schedule on an engine: batch-window wake-ups, the
-// in-flight bound, each Record's setup and the Progress counters.
+// dispatcher runs one lane's schedule on an engine: batch-window wake-ups,
+// the in-flight bound, the request mix, retries, each Record's setup and
+// the Progress counters (shared by every lane).
 type dispatcher struct {
-	r         *Runner
-	start     time.Time
-	inflight  atomic.Int64
-	lastStart atomic.Int64
-	sinkMu    sync.Mutex
-	finishFn  func(*Record) // d.finish, bound once
-	oldest    oldestInflight
+	r           *Runner
+	start       time.Time
+	lane        uint16
+	nLanes      uint64
+	client      *Client
+	sched       Schedule
+	maxInflight int64
+	inflight    atomic.Int64
+	lastStart   atomic.Int64
+	finishFn    func(*Record) // d.finish, bound once
+	weights     *aliasTable   // the client's mix; nil: one request
+	rng         *rand.Rand    // this lane's picks, seeded by Lane.Seed
+	retry       retryPolicy
+	retries     retryQueue
+	oldest      oldestInflight
+
+	// Written by the dispatcher's goroutine, read once it has returned.
+	sent, retried, dropped int64
 }
 
 func (d *dispatcher) since() time.Duration { return time.Since(d.start) }
 
+// seq is the run-wide Seq of the lane's k-th request (1-based): lanes take
+// turns, so Seqs are unique across lanes and a single lane counts 1, 2, 3…
+func (d *dispatcher) seq(k uint64) uint64 { return (k-1)*d.nLanes + uint64(d.lane) + 1 }
+
+// local is the inverse of seq.
+func (d *dispatcher) local(seq uint64) uint64 { return (seq-1)/d.nLanes + 1 }
+
 // finish hands a finished record to the sink. Engines call it from
 // whatever goroutine finished the request; calling the sink here, under a
-// mutex, avoids waking a collector goroutine per request.
+// mutex shared by every lane, avoids waking a collector goroutine per
+// request.
 func (d *dispatcher) finish(rec *Record) {
 	for s := int64(rec.Start); ; {
 		cur := d.lastStart.Load()
@@ -61,52 +83,89 @@ func (d *dispatcher) finish(rec *Record) {
 	if rec.Error != ErrNone {
 		p.Errors.Add(1)
 	}
+	if d.retry.on {
+		// Before the in-flight count drops: the dispatcher ends only when
+		// nothing is in flight and no retry is pending, so it must see the
+		// retry first.
+		if delay, ok := d.retry.delay(rec); ok {
+			first := rec.RetryOf
+			if first == 0 {
+				first = rec.Seq
+			}
+			d.retries.push(retryEntry{at: rec.Done + delay, first: first, mix: rec.Mix, attempt: rec.Attempt + 1})
+		}
+	}
 	d.inflight.Add(-1)
-	d.sinkMu.Lock()
-	d.oldest.done(rec.Seq)
+	d.r.sinkMu.Lock()
+	d.oldest.done(d.local(rec.Seq))
 	d.r.cfg.Sink.Record(rec)
 	p.Completed.Add(1)
-	d.sinkMu.Unlock()
+	d.r.sinkMu.Unlock()
 	rec.reset()
 	d.r.records.Put(rec)
 }
 
-// run sends the schedule on e and returns how many requests it started.
+// run sends the lane's schedule, and its retries, on e.
 //
 // A request that is due is sent at once, within the in-flight bound; one
 // that is not yet due is slept for, but never woken sooner than one batch
 // window after the last wake-up: everything due by then goes out together
 // (see DefaultBatchWindow). The lag this adds is bounded by the window and
-// recorded per request.
-func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
-	cfg := &d.r.cfg
+// recorded per request. Pending retries are merged with the schedule by
+// intended time; with retries on, the lane ends only when the schedule is
+// done, nothing is in flight (it might yet be retried) and no retry is
+// pending. On cancellation pending retries are dropped and counted.
+func (d *dispatcher) run(ctx context.Context, e engine) {
 	p := &d.r.Progress
-	maxInflight := int64(cfg.MaxInflight)
-	it := cfg.Schedule.iterator()
-	var seq uint64
+	it := d.sched.iterator()
+	if s, ok := it.(iterStopper); ok {
+		defer s.stop()
+	}
+	var k uint64 // requests this lane has dispatched
 	var at, lastWake, prevAt, gapAvg time.Duration
-	left := 0 // requests of the current event not yet started
+	left := 0      // requests of the current event not yet started
+	mix := pickMix // the current event's request, or pick by weight
+	havePrev, schedDone := false, false
 	slotWaiting := false
+	retries := d.retry.on
 	// blockedAt is when the in-flight bound last held the dispatcher up,
 	// -1 when it has been free since: every request it reaches while held
 	// up was queued behind the bound, not late for want of CPU.
 	blockedAt := time.Duration(-1)
 	for ctx.Err() == nil {
-		if left == 0 {
-			a, n, ok := it.next()
-			if !ok {
+		if left == 0 && !schedDone {
+			if a, n, m, ok := it.next(); !ok {
+				schedDone = true
+			} else {
+				if havePrev {
+					gapAvg += (a - prevAt - gapAvg) / 8 // moving average of request gaps
+				}
+				havePrev = true
+				prevAt = a
+				at, left, mix = a, n, m
+				p.Scheduled.Add(int64(n))
+			}
+		}
+		// The next request: the schedule's, or a pending retry due first.
+		next, isRetry := at, false
+		if retries {
+			if ra, ok := d.retries.peek(); ok && (left == 0 || ra < at) {
+				next, isRetry = ra, true
+			}
+		}
+		if left == 0 && !isRetry {
+			// The schedule is done. A request in flight may yet be retried;
+			// finish pushes its retry before the in-flight count drops, so
+			// reading the count first and the queue second misses none.
+			if !retries || d.inflight.Load() == 0 && d.retries.pending.Load() == 0 {
 				break
 			}
-			if seq > 0 {
-				gapAvg += (a - prevAt - gapAvg) / 8 // moving average of request gaps
-			}
-			prevAt = a
-			at, left = a, n
-			p.Scheduled.Add(int64(n))
+			e.await()
+			continue
 		}
 		now := d.since()
-		if at <= now {
-			if d.inflight.Load() >= maxInflight {
+		if next <= now {
+			if d.inflight.Load() >= d.maxInflight {
 				slotWaiting = true
 				if blockedAt < 0 {
 					blockedAt = now
@@ -114,16 +173,31 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 				e.await()
 				continue
 			}
-			seq++
-			left--
+			k++
 			rec := d.r.records.Get().(*Record)
-			rec.Seq = seq
-			rec.Intended = at
+			rec.Seq = d.seq(k)
+			rec.Lane = d.lane
+			if isRetry {
+				// The earliest retry now: next, or one pushed since, as due.
+				re := d.retries.pop()
+				rec.Intended, rec.Mix, rec.Attempt, rec.RetryOf = re.at, re.mix, re.attempt, re.first
+				d.retried++
+				p.Scheduled.Add(1)
+			} else {
+				left--
+				rec.Intended = at
+				switch {
+				case mix >= 0:
+					rec.Mix = uint16(mix)
+				case d.weights != nil:
+					rec.Mix = d.weights.pick(d.rng)
+				}
+			}
 			rec.Queued = now
 			if blockedAt >= 0 {
-				rec.Queued = max(at, blockedAt)
+				rec.Queued = max(rec.Intended, blockedAt)
 			}
-			d.track(seq, at)
+			d.track(k, rec.Intended)
 			// Every request reached while the bound held the dispatcher up
 			// waited for a slot, not just the first.
 			rec.WaitedSlot = slotWaiting || blockedAt >= 0
@@ -138,8 +212,8 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 			continue
 		}
 		blockedAt = -1 // nothing due: the dispatcher is free again
-		window := min(cfg.BatchWindow, batchGaps*gapAvg)
-		wake := max(at, lastWake+window)
+		window := min(d.r.cfg.BatchWindow, batchGaps*gapAvg)
+		wake := max(next, lastWake+window)
 		e.sleep(min(wake, now+maxWait), window)
 		if d.since() >= wake {
 			lastWake = wake
@@ -149,21 +223,22 @@ func (d *dispatcher) run(ctx context.Context, e engine) uint64 {
 		e.await()
 	}
 	e.stop(ctx)
-	return seq
+	d.sent = int64(k)
+	d.dropped = d.retries.drop()
 }
 
-// track notes a dispatched request for the oldest-in-flight view.
-func (d *dispatcher) track(seq uint64, intended time.Duration) { d.oldest.add(seq, intended) }
+// track notes the lane's k-th request for the oldest-in-flight view.
+func (d *dispatcher) track(k uint64, intended time.Duration) { d.oldest.add(k, intended) }
 
 // oldestWindow is how many requests past the oldest unfinished one the
 // oldest-in-flight view follows; beyond it (that many in flight out of
 // order) the age it reports is a lower bound.
 const oldestWindow = 1 << 14
 
-// oldestInflight follows the lowest unfinished seq and its intended time, so
-// a draining run can say how long its oldest request has waited. add is
-// called by the dispatcher, done under the sink's mutex; the progress reader
-// only loads atomics.
+// oldestInflight follows a lane's lowest unfinished request (by its local
+// count, dispatcher.local) and its intended time, so a draining run can say
+// how long its oldest request has waited. add is called by the dispatcher,
+// done under the sink's mutex; the progress reader only loads atomics.
 type oldestInflight struct {
 	start    time.Time     // the run's clock origin
 	low      atomic.Uint64 // lowest seq not yet finished (1-based; 0: none dispatched)

@@ -228,7 +228,7 @@ func (l *eventLoop) begin(i int, rec *Record) {
 	cn := l.conns[i]
 	cn.rec = rec
 	cn.gotByte = false
-	cn.parser.reset(l.c.skipBody, int64(l.c.cfg.MaxBodyBytes))
+	cn.parser.reset(l.c.reqs[rec.Mix].skipBody, int64(l.c.cfg.MaxBodyBytes))
 	rec.Start = l.since()
 	if t := rec.Start + l.c.cfg.Timeout; t < l.nextDue || l.nextDue == 0 {
 		l.nextDue = t
@@ -291,7 +291,7 @@ func (l *eventLoop) send(i int) {
 	cn := l.conns[i]
 	rec := cn.rec
 	if len(cn.out) == 0 && rec.Written == 0 {
-		cn.req = l.c.appendRequest(cn.req[:0], rec.Seq)
+		cn.req = l.c.appendRequest(cn.req[:0], rec.Seq, rec.Mix)
 		cn.out = cn.req
 	}
 	for len(cn.out) > 0 {

@@ -10,7 +10,8 @@ import (
 // same stage, so a --stage printed in a summary can be pasted into the next run.
 func FuzzParseStage(f *testing.F) {
 	for _, s := range []string{"rate:200:30s", "poisson:200:30s", "burst:40:5s:3", "ramp:10:500:1m",
-		"steps:100,200,400:20s", "rate:1e-3:1h", "burst:0:1s:1", "steps::1s", "ramp:1:1:0s", "RATE: 5 : 2s "} {
+		"steps:100,200,400:20s", "rate:1e-3:1h", "burst:0:1s:1", "steps::1s", "ramp:1:1:0s", "RATE: 5 : 2s ",
+		"spike:50:500:1m:10s", "spike:0:1:1s:1s", "spike:1:2:3s:4s", "replay:1:1s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -110,7 +110,7 @@ type Header struct {
 // strictly after the run starts). Intended is the scheduled send time, and
 // latency is measured from it.
 type Record struct {
-	Seq      uint64        // 1-based position in the schedule; part of X-Request-Id
+	Seq      uint64        // 1-based, unique in the run (one lane: the position in its schedule, retries counted); part of X-Request-Id
 	Intended time.Duration // when the schedule wanted the request sent
 	// Queued is when the dispatcher handed the request to the engine, or
 	// (while it was held up by the in-flight bound) the moment it began

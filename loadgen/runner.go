@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"strings"
@@ -12,8 +13,8 @@ import (
 	"time"
 )
 
-// Sink receives every finished Record, one at a time (calls never overlap),
-// in completion order, from the goroutine that finished the request. It
+// Sink receives every finished Record, one at a time (calls never overlap,
+// across lanes too), in completion order, from the goroutine that finished the request. It
 // must not keep the pointer: the Record is reused once Record returns.
 type Sink interface {
 	Record(r *Record)
@@ -51,7 +52,9 @@ type Config struct {
 	Engine Engine
 	// Lanes, when set, replace Schedule, Client and MaxInflight: each lane
 	// runs at the same time on the same clock, with its own dispatcher and
-	// engine. Seqs are unique across lanes.
+	// engine (Engine is resolved per lane: EngineAuto may run one lane on
+	// the event loop and another on goroutines). Seqs are unique across
+	// lanes: lane i's k-th request is (k−1)·len(Lanes)+i+1.
 	Lanes []Lane
 }
 
@@ -93,30 +96,43 @@ func ParseEngine(s string) (Engine, error) {
 // DefaultMaxInflight bounds concurrent requests when Config.MaxInflight is 0.
 const DefaultMaxInflight = 10000
 
-// Progress is a live, concurrently readable view of a run.
+// Progress is a live, concurrently readable view of a run: every lane's
+// requests together.
 type Progress struct {
-	Scheduled   atomic.Int64 // requests whose intended time has come
+	Scheduled   atomic.Int64 // requests whose intended time has come (retries included)
 	Started     atomic.Int64
 	Completed   atomic.Int64
 	Errors      atomic.Int64 // completed without an HTTP response
 	SlotWaits   atomic.Int64 // requests that waited for an in-flight slot
-	MaxInflight atomic.Int64
-	oldest      atomic.Pointer[oldestInflight]
+	MaxInflight atomic.Int64 // the lanes' bounds, summed
+	oldest      atomic.Pointer[oldestView]
 }
 
-// OldestAge is how long the oldest unfinished request has been waiting,
-// from its intended send time; ok is false when none is in flight. (With
-// more than 16 Ki requests in flight out of order it is a lower bound.)
+// oldestView is every lane's oldest-in-flight view.
+type oldestView struct {
+	start time.Time
+	lanes []*oldestInflight
+}
+
+// OldestAge is how long the oldest unfinished request (of any lane) has
+// been waiting, from its intended send time; ok is false when none is in
+// flight. (With more than 16 Ki requests of one lane in flight out of
+// order it is a lower bound.)
 func (p *Progress) OldestAge() (age time.Duration, ok bool) {
-	o := p.oldest.Load()
-	if o == nil {
+	v := p.oldest.Load()
+	if v == nil {
 		return 0, false
 	}
-	at, ok := o.oldest()
+	var oldest time.Duration
+	for _, o := range v.lanes {
+		if at, found := o.oldest(); found && (!ok || at < oldest) {
+			oldest, ok = at, true
+		}
+	}
 	if !ok {
 		return 0, false
 	}
-	return max(0, time.Since(o.start)-at), true
+	return max(0, time.Since(v.start)-oldest), true
 }
 
 // InFlight is how many requests are started but not finished.
@@ -126,45 +142,75 @@ func (p *Progress) InFlight() int64 { return p.Started.Load() - p.Completed.Load
 type Stats struct {
 	RunStart   time.Time     // wall clock and monotonic origin of every offset
 	Elapsed    time.Duration // start to last completion
-	SendWindow time.Duration // schedule length, or the last start if later
-	Planned    int64         // requests the schedule holds (-1: statistical)
-	// ScheduledRate is the schedule's mean rate in requests/s (Schedule.Rate).
+	SendWindow time.Duration // the longest lane's schedule length, or the last start if later
+	Planned    int64         // requests the schedules hold, summed (-1: statistical)
+	// ScheduledRate is the lanes' combined mean rate in requests/s: their
+	// expected requests over the longest schedule (Schedule.Rate for one).
 	ScheduledRate float64
-	Started       int64
+	Started       int64 // requests sent, retries included
 	Completed     int64
 	NotSent       int64 // scheduled requests never sent because the run was interrupted
 	SlotWaits     int64 // requests that waited for an in-flight slot: the generator fell behind
 	MaxInflight   int
 	Interrupted   bool
+	// Retries is how many retries (Lane.Retry) were sent, counted in
+	// Started too; RetriesDropped how many were pending when the run was
+	// interrupted, never sent.
+	Retries, RetriesDropped int64
+	// Lanes has one entry per lane (one for a run without Config.Lanes).
+	Lanes []LaneStats
+}
+
+// LaneStats is one lane's share of Stats.
+type LaneStats struct {
+	Planned                          int64 // the lane's schedule (-1: statistical)
+	Started, Retries, RetriesDropped int64
 }
 
 // Runner executes a Config. Use Progress while Run is going.
 type Runner struct {
 	cfg      Config
+	lanes    []Lane // Config.Lanes, or the one lane Schedule, Client and MaxInflight make
 	Progress Progress
 	// OnStart, if set, is called with the run's clock origin before the
 	// first request is sent and before any Record reaches the Sink.
 	OnStart func(start time.Time)
 	records sync.Pool
+	sinkMu  sync.Mutex // every lane's Sink calls, one at a time
 	done    chan struct{}
 }
 
 // Done is closed when Run has returned.
 func (r *Runner) Done() <-chan struct{} { return r.done }
 
-// NewRunner checks cfg.
+// maxLanes bounds Config.Lanes: Record.Lane is a uint16.
+const maxLanes = math.MaxUint16 + 1
+
+// NewRunner checks cfg, each lane's schedule, client, engine and retries.
 func NewRunner(cfg Config) (*Runner, error) {
-	if err := cfg.Schedule.Validate(); err != nil {
-		return nil, err
+	lanes := cfg.Lanes
+	if len(lanes) == 0 {
+		lanes = []Lane{{Schedule: cfg.Schedule, Client: cfg.Client, MaxInflight: cfg.MaxInflight}}
+	} else {
+		if len(lanes) > maxLanes {
+			return nil, fmt.Errorf("%d lanes: at most %d", len(lanes), maxLanes)
+		}
+		lanes = append([]Lane(nil), lanes...)
 	}
-	if cfg.Client == nil {
-		return nil, fmt.Errorf("no client")
+	for i := range lanes {
+		ln := &lanes[i]
+		if err := checkLane(ln, cfg.Engine); err != nil {
+			if len(cfg.Lanes) > 0 {
+				return nil, fmt.Errorf("lane %d: %w", i, err)
+			}
+			return nil, err
+		}
 	}
 	if cfg.Sink == nil {
 		cfg.Sink = SinkFunc(func(*Record) {})
 	}
-	if cfg.MaxInflight <= 0 {
-		cfg.MaxInflight = DefaultMaxInflight
+	if len(cfg.Lanes) == 0 {
+		cfg.MaxInflight = lanes[0].MaxInflight
 	}
 	switch {
 	case cfg.BatchWindow == 0:
@@ -172,59 +218,119 @@ func NewRunner(cfg Config) (*Runner, error) {
 	case cfg.BatchWindow < 0:
 		cfg.BatchWindow = 0
 	}
-	if err := CheckEngine(cfg.Engine, cfg.Client.cfg); err != nil {
-		return nil, err
-	}
-	r := &Runner{cfg: cfg, done: make(chan struct{})}
+	r := &Runner{cfg: cfg, lanes: lanes, done: make(chan struct{})}
 	r.records.New = func() any { return &Record{headerBuffer: make([]byte, 0, 256)} }
 	return r, nil
+}
+
+// checkLane validates one lane and fills its defaults.
+func checkLane(ln *Lane, e Engine) error {
+	if err := ln.Schedule.Validate(); err != nil {
+		return err
+	}
+	if ln.Client == nil {
+		return fmt.Errorf("no client")
+	}
+	if ln.MaxInflight <= 0 {
+		ln.MaxInflight = DefaultMaxInflight
+	}
+	if err := CheckEngine(e, ln.Client.cfg); err != nil {
+		return err
+	}
+	if err := validateRetry(ln.Retry); err != nil {
+		return err
+	}
+	return checkReplays(ln.Schedule, ln.Client.MixLen())
 }
 
 // raiseFDLimit is RaiseFDLimit; a test that lowers the limit to exercise
 // fds_exhausted turns it off (raising the hard limit back needs privileges).
 var raiseFDLimit = RaiseFDLimit
 
-// Run sends the schedule and blocks until every started request has
-// finished. Cancelling ctx stops scheduling, ends in-flight requests (they
-// are recorded as canceled) and returns what was measured so far.
+// Run sends every lane's schedule and blocks until every started request
+// has finished. Lanes share one clock (one start), the Sink's mutex, the
+// Progress and the Stats; each has its own dispatcher and engine, in a
+// goroutine of its own. Cancelling ctx stops scheduling in every lane, ends
+// in-flight requests (they are recorded as canceled), drops pending
+// retries and returns what was measured so far.
 func (r *Runner) Run(ctx context.Context) Stats {
-	cfg := r.cfg
-	client := cfg.Client
 	defer close(r.done)
 	_, _, _ = raiseFDLimit() // best effort: the CLI reports the limits
 	start := time.Now()
-	client.setClock(start)
+	for _, ln := range r.lanes {
+		ln.Client.setClock(start)
+	}
 	if r.OnStart != nil {
 		r.OnStart(start)
 	}
 	p := &r.Progress
-	p.MaxInflight.Store(int64(cfg.MaxInflight))
-	d := &dispatcher{r: r, start: start}
-	d.oldest.start = start
-	p.oldest.Store(&d.oldest)
-	d.finishFn = d.finish
-	sent := d.run(ctx, r.engine(ctx, d))
+	view := &oldestView{start: start}
+	ds := make([]*dispatcher, len(r.lanes))
+	var maxInflight int
+	for i, ln := range r.lanes {
+		d := &dispatcher{r: r, start: start, lane: uint16(i), nLanes: uint64(len(r.lanes)), client: ln.Client,
+			sched: ln.Schedule, maxInflight: int64(ln.MaxInflight), weights: ln.Client.weights, retry: newRetryPolicy(ln.Retry)}
+		if d.weights != nil {
+			d.rng = newRNG(ln.Seed)
+		}
+		d.oldest.start = start
+		d.finishFn = d.finish
+		ds[i] = d
+		view.lanes = append(view.lanes, &d.oldest)
+		maxInflight += ln.MaxInflight
+	}
+	p.MaxInflight.Store(int64(maxInflight))
+	p.oldest.Store(view)
+	var wg sync.WaitGroup
+	for _, d := range ds[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(ctx, r.engine(ctx, d))
+		}()
+	}
+	ds[0].run(ctx, r.engine(ctx, ds[0])) // one lane runs as it always has: here
+	wg.Wait()
 	elapsed := time.Since(start)
 
 	st := Stats{
-		RunStart:      start,
-		Elapsed:       elapsed,
-		Planned:       cfg.Schedule.Planned(),
-		ScheduledRate: cfg.Schedule.Rate(),
-		Started:       int64(sent),
-		Completed:     p.Completed.Load(),
-		SlotWaits:     p.SlotWaits.Load(),
-		MaxInflight:   cfg.MaxInflight,
-		Interrupted:   ctx.Err() != nil,
+		RunStart:    start,
+		Elapsed:     elapsed,
+		Completed:   p.Completed.Load(),
+		SlotWaits:   p.SlotWaits.Load(),
+		MaxInflight: maxInflight,
+		Interrupted: ctx.Err() != nil,
+		Lanes:       make([]LaneStats, len(ds)),
 	}
-	st.SendWindow = cfg.Schedule.Length()
-	if ls := time.Duration(d.lastStart.Load()); ls > st.SendWindow {
-		st.SendWindow = ls
+	var expect float64
+	var lastStart time.Duration
+	for i, d := range ds {
+		planned := d.sched.Planned()
+		st.Lanes[i] = LaneStats{Planned: planned, Started: d.sent, Retries: d.retried, RetriesDropped: d.dropped}
+		if planned < 0 || st.Planned < 0 {
+			st.Planned = -1
+		} else {
+			st.Planned += planned
+		}
+		st.Started += d.sent
+		st.Retries += d.retried
+		st.RetriesDropped += d.dropped
+		st.SendWindow = max(st.SendWindow, d.sched.Length())
+		expect += d.sched.Rate() * d.sched.Length().Seconds()
+		lastStart = max(lastStart, time.Duration(d.lastStart.Load()))
+	}
+	if len(ds) == 1 {
+		st.ScheduledRate = ds[0].sched.Rate()
+	} else if secs := st.SendWindow.Seconds(); secs > 0 {
+		st.ScheduledRate = expect / secs
+	}
+	if lastStart > st.SendWindow {
+		st.SendWindow = lastStart
 	}
 	if st.Interrupted {
 		st.SendWindow = min(st.SendWindow, elapsed)
 		if st.Planned >= 0 {
-			st.NotSent = st.Planned - st.Started
+			st.NotSent = st.Planned - (st.Started - st.Retries)
 		} else {
 			st.NotSent = max(0, p.Scheduled.Load()-st.Started)
 		}
@@ -237,12 +343,12 @@ func (r *Runner) Run(ctx context.Context) Stats {
 // otherwise. If the loop cannot start (no descriptor for its epoll set,
 // say), goroutines run and report the cause per request.
 func (r *Runner) engine(ctx context.Context, d *dispatcher) engine {
-	if r.cfg.Engine != EngineGoroutines && loopSupported(&r.cfg.Client.cfg) == nil {
-		if l, err := newEventLoop(r.cfg.Client, d.start, d.finishFn); err == nil {
+	if r.cfg.Engine != EngineGoroutines && loopSupported(&d.client.cfg) == nil {
+		if l, err := newEventLoop(d.client, d.start, d.finishFn); err == nil {
 			return l
 		}
 	}
-	return newGoroutineEngine(ctx, r.cfg.Client, d)
+	return newGoroutineEngine(ctx, d.client, d)
 }
 
 // CheckEngine reports, without opening anything, whether engine e can run
@@ -282,9 +388,13 @@ func loopSupported(cc *ClientConfig) error {
 	if err := loopPlatform(); err != nil {
 		return err
 	}
-	u, err := url.Parse(cc.URL)
+	raw := cc.URL
+	if len(cc.Mix) > 0 {
+		raw = cc.Mix[0].URL // every request of a mix goes to its first's host
+	}
+	u, err := url.Parse(raw)
 	if err != nil {
-		return fmt.Errorf("bad URL %q", RedactURL(cc.URL))
+		return fmt.Errorf("bad URL %q", RedactURL(raw))
 	}
 	switch {
 	case cc.Mode != KeepAlive:
@@ -305,13 +415,26 @@ type Lane struct {
 	Client      *Client
 	MaxInflight int // this lane's bound on requests in flight; default DefaultMaxInflight
 	Retry       Retry
+	// Seed seeds the lane's picks from its client's mix (a PCG generator),
+	// so a seeded run sends the same requests in the same order; 0 picks
+	// a random seed.
+	Seed uint64
 }
 
 // Retry is how a lane's client retries, as real clients do. Every retry is
 // a new request with its own intended time (when the client decided to
-// retry, plus the delay) and its own Seq, linked to the chain's first
-// request by Record.RetryOf; nothing is hidden in the original's timing.
-// The zero Retry never retries.
+// retry, plus the delay) and its own Seq, the same request of the mix,
+// linked to the chain's first request by Record.RetryOf; nothing is hidden
+// in the original's timing. The zero Retry never retries.
+//
+// Record.Attempt counts a chain's retries of either kind, and each kind
+// stops at its own bound: a chain never has more than
+// max(OnTimeout, OnStatus) retries. Pending retries wait in a heap (one
+// small entry per chain at most) merged with the schedule by intended
+// time; a retry due while the dispatcher sleeps towards a later request is
+// noticed within maxWait (50 ms), and its lag records the delay. On
+// cancellation pending retries are dropped and counted
+// (Stats.RetriesDropped).
 type Retry struct {
 	// OnTimeout is how many times a client-side timeout (ErrTimeout or
 	// ErrConnectTimeout) is followed by a new attempt, After later: a user

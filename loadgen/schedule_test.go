@@ -11,7 +11,7 @@ import (
 func events(s Schedule) (offs []time.Duration, total int) {
 	it := s.iterator()
 	for {
-		at, n, ok := it.next()
+		at, n, _, ok := it.next()
 		if !ok {
 			return offs, total
 		}
@@ -38,6 +38,10 @@ func TestStages(t *testing.T) {
 		{"ramp flat", Schedule{Ramp{From: 50, To: 50, Duration: time.Second}}, 50, 0, time.Second, time.Second},
 		{"steps", Schedule{Steps{Rates: []float64{10, 20}, StepDuration: time.Second}}, 30, 0, 2 * time.Second, 2 * time.Second},
 		{"sequence", Schedule{Constant{Rate: 10, Duration: time.Second}, Burst{Size: 5, Every: time.Second, Count: 1}}, 15, 0, time.Second, 2 * time.Second},
+		{"spike", Schedule{Spike{Base: 10, Peak: 100, Duration: 3 * time.Second, SpikeFor: time.Second}}, 120, 0, 3 * time.Second, 3 * time.Second},
+		{"spike from nothing", Schedule{Spike{Peak: 100, Duration: 3 * time.Second, SpikeFor: time.Second}}, 100, time.Second, 2 * time.Second, 3 * time.Second},
+		{"spike throughout", Schedule{Spike{Base: 5, Peak: 20, Duration: time.Second, SpikeFor: time.Second}}, 20, 0, time.Second, time.Second},
+		{"replay", Schedule{Replay{Trace: sliceTrace{{0, 0}, {time.Second, 1}, {2 * time.Second, 0}}, Speed: 2, Loops: 2}}, 6, 0, 2500 * time.Millisecond, 3 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,6 +107,8 @@ func TestParseStage(t *testing.T) {
 		"ramp:10:500:1m":        Ramp{From: 10, To: 500, Duration: time.Minute},
 		" RATE:1.5:2s ":         Constant{Rate: 1.5, Duration: 2 * time.Second},
 		"steps:100,200,400:20s": nil,
+		"spike:50:500:1m:10s":   Spike{Base: 50, Peak: 500, Duration: time.Minute, SpikeFor: 10 * time.Second},
+		"spike:0:100:10s:10s":   Spike{Peak: 100, Duration: 10 * time.Second, SpikeFor: 10 * time.Second},
 	}
 	for in, want := range good {
 		got, err := ParseStage(in)
@@ -118,22 +124,32 @@ func TestParseStage(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		"":                "unknown kind",
-		"fast:100:1s":     "unknown kind",
-		"rate:100":        "takes 2 fields",
-		"rate:abc:1s":     "not a number",
-		"rate:100:10":     "duration",
-		"rate:-5:1s":      "rate must be > 0",
-		"rate:NaN:1s":     "not a number",
-		"rate:1e9:1s":     "between 0 and",
-		"burst:0:1s:1":    "burst size",
-		"burst:5:0s:1":    "interval",
-		"burst:5:1s:x":    "whole number",
-		"ramp:0:0:1s":     "sends nothing",
-		"steps::1s":       "not a number",
-		"steps:1,-2:1s":   "> 0",
-		"rate:10:-1s":     "duration must be > 0",
-		"burst:5:1s:1:77": "takes 3 fields",
+		"":                  "unknown kind",
+		"fast:100:1s":       "unknown kind",
+		"rate:100":          "takes 2 fields",
+		"rate:abc:1s":       "not a number",
+		"rate:100:10":       "duration",
+		"rate:-5:1s":        "rate must be > 0",
+		"rate:NaN:1s":       "not a number",
+		"rate:1e9:1s":       "between 0 and",
+		"burst:0:1s:1":      "burst size",
+		"burst:5:0s:1":      "interval",
+		"burst:5:1s:x":      "whole number",
+		"ramp:0:0:1s":       "sends nothing",
+		"steps::1s":         "not a number",
+		"steps:1,-2:1s":     "> 0",
+		"rate:10:-1s":       "duration must be > 0",
+		"burst:5:1s:1:77":   "takes 3 fields",
+		"spike:1:2:3s":      "takes 4 fields",
+		"spike:x:100:1m:1s": "rate \"x\" is not a number",
+		"spike:1:100:1m:x":  "duration \"x\"",
+		"spike:1:0:1m:1s":   "peak rate must be > 0",
+		"spike:-1:9:1m:1s":  "base rate -1 must be between",
+		"spike:1:9:1m:2m":   "spike length 2m0s must be > 0 and at most the duration 1m0s",
+		"spike:1:9:1m:0s":   "spike length",
+		"spike:1:9:0s:0s":   "duration must be > 0",
+		"spike:0:1:1s:1ms":  "sends no request",
+		"replay:x":          "a replay comes from a profile",
 	}
 	for in, want := range bad {
 		_, err := ParseStage(in)

@@ -16,15 +16,16 @@ import (
 // response's bytes are framed, so that the same bytes on the wire give the
 // same status, error class and byte counts whichever engine reads them.
 
-// appendRequest appends request seq's bytes to dst: the prepared prefix,
-// the X-Request-Id value and the rest.
-func (c *Client) appendRequest(dst []byte, seq uint64) []byte {
-	dst = append(dst, c.prefix...)
+// appendRequest appends the bytes of request seq, mix entry mix, to dst:
+// the prepared prefix, the X-Request-Id value and the rest.
+func (c *Client) appendRequest(dst []byte, seq uint64, mix uint16) []byte {
+	t := &c.reqs[mix]
+	dst = append(dst, t.prefix...)
 	if c.cfg.RunID != "" {
 		dst = append(dst, c.cfg.RunID...)
 		dst = append(dst, '-')
 		dst = strconv.AppendUint(dst, seq, 10)
-		dst = append(dst, c.suffix...)
+		dst = append(dst, t.suffix...)
 	}
 	return dst
 }
