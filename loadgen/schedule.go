@@ -837,6 +837,17 @@ func (s Schedule) Until(d time.Duration) Schedule {
 		case Poisson:
 			// The same seed gives the same first arrivals.
 			out = append(out, Poisson{Rate: v.Rate, Duration: rest, Seed: v.Seed})
+		case Ramp:
+			// The same line, stopped where it has got to at rest.
+			out = append(out, Ramp{From: v.From, To: v.From + (v.To-v.From)*rest.Seconds()/v.Duration.Seconds(), Duration: rest})
+		case Steps:
+			full := int(rest / v.StepDuration)
+			if full > 0 {
+				out = append(out, Steps{Rates: v.Rates[:full], StepDuration: v.StepDuration})
+			}
+			if left := rest - time.Duration(full)*v.StepDuration; left > 0 {
+				out = append(out, Constant{Rate: v.Rates[full], Duration: left})
+			}
 		default:
 			out = append(out, truncated{Stage: st, end: rest})
 		}

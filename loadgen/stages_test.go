@@ -99,8 +99,8 @@ func TestReplayValidation(t *testing.T) {
 	}
 }
 
-// Until keeps what a schedule sends before d: steady stages cut short,
-// others wrapped, later stages dropped.
+// Until keeps what a schedule sends before d: steady, ramp and step stages
+// cut short, others wrapped, later stages dropped.
 func TestScheduleUntil(t *testing.T) {
 	sec := time.Second
 	for _, tc := range []struct {
@@ -118,7 +118,8 @@ func TestScheduleUntil(t *testing.T) {
 		{"burst cut", Schedule{Burst{Size: 7, Every: sec, Count: 10}}, 2500 * time.Millisecond, 21, 21, "burst:7:1s:10 until 2.5s"},
 		{"burst cut on a burst", Schedule{Burst{Size: 7, Every: sec, Count: 10}}, 2 * sec, 14, 14, "burst:7:1s:10 until 2s"},
 		{"spike cut", Schedule{Spike{Base: 10, Peak: 100, Duration: 10 * sec, SpikeFor: 2 * sec}}, 5 * sec, 140, -1, "spike:10:100:10s:2s until 5s"},
-		{"ramp cut", Schedule{Ramp{From: 0, To: 100, Duration: 10 * sec}}, 5 * sec, 125, -1, "ramp:0:100:10s until 5s"},
+		{"ramp cut", Schedule{Ramp{From: 0, To: 100, Duration: 10 * sec}}, 5 * sec, 125, 125, "ramp:0:50:5s"},
+		{"steps cut", Schedule{Steps{Rates: []float64{1, 2, 4}, StepDuration: 10 * sec}}, 15 * sec, 20, 20, "steps:1:10s rate:2:5s"},
 		{"replay cut", Schedule{Replay{Trace: sliceTrace{{0, 0}, {sec, 0}, {2 * sec, 0}}, Loops: 5}}, 3500 * time.Millisecond, 4, -1, "replay:3:2s:x1:5 until 3.5s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

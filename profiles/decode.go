@@ -866,14 +866,13 @@ func (d *decoder) replay(n *yaml.Node, rp string, c *Client, common [][2]string)
 	if !t.Sorted() {
 		t.Sort()
 	}
-	src := newTraceSource(t)
-	table := src.requests()
+	table := t.Requests()
 	if len(table) > MaxMix {
 		d.errAt(d.node(at), tp, "%d distinct requests: at most %d", len(table), MaxMix)
 		return
 	}
 	counts := make([]float64, len(table))
-	for _, i := range src.Arrivals() {
+	for _, i := range t.Arrivals() {
 		if i >= 0 && i < len(counts) {
 			counts[i]++
 		}
@@ -881,16 +880,11 @@ func (d *decoder) replay(n *yaml.Node, rp string, c *Client, common [][2]string)
 	mix := make([]loadgen.Request, len(table))
 	c.paths = make([]string, len(table))
 	for i, r := range table {
-		mix[i] = loadgen.Request{Name: endpointName(r.Method, r.Path), Weight: max(counts[i], 1), Method: r.Method, Headers: common}
+		mix[i] = loadgen.Request{Name: accesslog.EndpointName(r.Method, r.Path), Weight: max(counts[i], 1), Method: r.Method, Headers: common}
 		c.paths[i] = r.Path
 	}
 	c.Config.Mix, c.Config.Request = mix, mix[0]
-	stages, err := replayStages(loadgen.Replay{Trace: src, Speed: speed, Loops: loops})
-	if err != nil {
-		d.errAt(d.node(at), tp, "%v", err)
-		return
-	}
-	c.Schedule = stages
+	c.Schedule = loadgen.Schedule{loadgen.Replay{Trace: t, Speed: speed, Loops: loops}}
 	if err := c.Schedule.Validate(); err != nil {
 		d.errAt(d.node(at), tp, "%v", err)
 	}
@@ -1055,7 +1049,7 @@ func (d *decoder) stage(n *yaml.Node, ip string, seed uint64, index int) []loadg
 			d.errAt(n, ip, "%v", err)
 			return nil
 		}
-		return spikeStages(sp)
+		return []loadgen.Stage{sp}
 	}
 	if !ok {
 		return nil

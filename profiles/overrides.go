@@ -56,10 +56,7 @@ func (p *Profile) Apply(o Overrides) error {
 			c.Schedule = append(loadgen.Schedule(nil), o.Schedule...)
 		}
 		if o.Until > 0 {
-			s, err := until(c.Schedule, o.Until)
-			if err != nil {
-				return fmt.Errorf("client %s: %w", c.Name, err)
-			}
+			s := c.Schedule.Until(o.Until)
 			if len(s) == 0 {
 				return fmt.Errorf("client %s: nothing is sent in the first %v (its schedule: %s)", c.Name, o.Until, c.Schedule)
 			}

@@ -47,11 +47,13 @@ func TestApplyOverrides(t *testing.T) {
 			}
 		}},
 		{"until cuts every schedule", Overrides{Until: 15 * time.Second}, func(t *testing.T, p *Profile) {
-			if got := p.Clients[0].Schedule.String(); got != "rate:10:10s burst:5:10s:1" {
-				t.Errorf("a: %s", got)
-			}
-			if got := p.Clients[1].Schedule.String(); got != "steps:1:10s rate:2:5s" {
-				t.Errorf("b: %s", got)
+			// a: 10/s for 10 s, then the first of the bursts 10 s apart; b:
+			// 1/s for 10 s, then 2/s for 5 s.
+			for i, want := range []int64{10*10 + 5, 10 + 2*5} {
+				s := p.Clients[i].Schedule
+				if s.Length() != 15*time.Second || s.Planned() != want {
+					t.Errorf("client %d: %s: %v, %d planned, want 15s and %d", i, s, s.Length(), s.Planned(), want)
+				}
 			}
 		}},
 		{"until after a replaced schedule", Overrides{Schedule: sched, Until: time.Second}, func(t *testing.T, p *Profile) {
@@ -120,7 +122,7 @@ func TestApplyRejects(t *testing.T) {
 		{"too many connections", Overrides{Connections: MaxConnections + 1}, "connections"},
 		{"bad method", Overrides{Method: "GE T"}, "bad method"},
 		{"bad header", Overrides{Headers: [][2]string{{"Bad Name", "x"}}}, "header name"},
-		{"until before anything", Overrides{Until: time.Nanosecond}, "nothing is sent"},
+		{"until before anything", Overrides{Until: time.Nanosecond}, "sends no request"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -316,7 +316,7 @@ func (c *Client) validate(cp, base string) []*fieldError {
 				names[r.Name] = j
 			}
 		}
-		if len(reqs) > 1 && !(r.Weight > 0 && r.Weight <= MaxWeight) {
+		if !(r.Weight > 0 && r.Weight <= MaxWeight) {
 			add(rp(j)+".weight", "%v: must be > 0 (and at most %g)", r.Weight, MaxWeight)
 		}
 		if !strings.HasPrefix(path, "/") {

@@ -58,7 +58,8 @@ type ClientPlan struct {
 	// by the embedded target's.
 	Client      loadgen.ClientConfig
 	Retry       loadgen.Retry
-	MaxInflight int // 0: Plan.MaxInflight
+	MaxInflight int    // 0: Plan.MaxInflight
+	Seed        uint64 // seeds the mix's picks; 0: random
 }
 
 // Length is how long the plan's schedules run: the longest client's.
@@ -235,16 +236,11 @@ func (p *Plan) validate() (notes []string, err error) {
 func (p *Plan) runnerConfig(clients []*loadgen.Client, sink loadgen.Sink) loadgen.Config {
 	cfg := loadgen.Config{Sink: sink, BatchWindow: p.BatchWindow, Engine: p.Engine}
 	for i, c := range p.Clients {
-		lane := loadgen.Lane{Schedule: c.Schedule, Client: clients[i], MaxInflight: c.MaxInflight, Retry: c.Retry}
+		lane := loadgen.Lane{Schedule: c.Schedule, Client: clients[i], MaxInflight: c.MaxInflight, Retry: c.Retry, Seed: c.Seed}
 		if lane.MaxInflight == 0 {
 			lane.MaxInflight = p.MaxInflight
 		}
 		cfg.Lanes = append(cfg.Lanes, lane)
-	}
-	if len(cfg.Lanes) == 1 && cfg.Lanes[0].Retry.OnTimeout == 0 && cfg.Lanes[0].Retry.OnStatus == 0 {
-		// TEMPORARY until loadgen runs lanes: the single-lane form.
-		l := cfg.Lanes[0]
-		cfg.Lanes, cfg.Schedule, cfg.Client, cfg.MaxInflight = nil, l.Schedule, l.Client, l.MaxInflight
 	}
 	return cfg
 }

@@ -100,7 +100,7 @@ func (o *runOptions) profilePlan(fs *pflag.FlagSet, url string) (session.Plan, e
 		cc.InsecureTLS = o.insecure
 		cc.MaxBodyBytes = int(min(o.maxBody, int64(^uint(0)>>1)))
 		p.Clients = append(p.Clients, session.ClientPlan{
-			Name: c.Name, Schedule: c.Schedule, Client: cc, Retry: c.Retry, MaxInflight: c.MaxInflight,
+			Name: c.Name, Schedule: c.Schedule, Client: cc, Retry: c.Retry, MaxInflight: c.MaxInflight, Seed: c.Seed,
 		})
 	}
 	if len(p.Clients) == 1 && len(prof.Clients) == 1 {
