@@ -27,6 +27,14 @@ type FinalOutput interface {
 	Final(res *analyze.Result)
 }
 
+// ProbeOutput is an Output that also takes the run's probe samples
+// (Plan.Probes), each once, in time order per probe, between Start and
+// Close; calls never overlap with Add.
+type ProbeOutput interface {
+	Output
+	Probe(s *analyze.ProbeSample) error
+}
+
 // resultsOutput is the JSON Lines results file.
 type resultsOutput struct {
 	path string

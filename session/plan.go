@@ -16,6 +16,7 @@ import (
 
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/probe"
 	"github.com/queuegap/queuegap/testbed/prefork"
 )
 
@@ -37,6 +38,12 @@ type Plan struct {
 
 	Out    string // results file (JSON Lines), "" for none
 	HDRLog string // HDR interval log, "" for none
+
+	// Probes sample the server side during the run (listen queue, uWSGI
+	// workers, CPU); every sample goes to the results file and to each
+	// output that is a ProbeOutput.
+	Probes        []probe.Spec
+	ProbeInterval time.Duration // 0: 250 ms
 
 	// Target, if set, starts the embedded prefork target on 127.0.0.1 and
 	// points the run at it.

@@ -22,6 +22,8 @@ type ReadOptions struct {
 	Checks []analyze.Check
 	// Final, if set, sees every result, attributed, in file order.
 	Final func(run *analyze.RunInfo, r *analyze.Result)
+	// Probe, if set, sees every probe sample the files hold.
+	Probe func(run *analyze.RunInfo, s *analyze.ProbeSample)
 }
 
 // Read reports one or more results files: the one entry point behind
