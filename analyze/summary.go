@@ -20,6 +20,7 @@ type RunInfo struct {
 	ConnMode    string         `json:"conn_mode,omitempty"`
 	Connections int            `json:"connections,omitempty"` // the keep-alive pool (--connections)
 	Engine      string         `json:"engine,omitempty"`
+	Shard       string         `json:"shard,omitempty"` // "I/N": this file is shard I of N of the run (run --shard)
 	Start       time.Time      `json:"start"`
 	Planned     int64          `json:"planned"`      // requests the schedule holds (-1: statistical)
 	Started     int64          `json:"started"`      // requests actually sent
