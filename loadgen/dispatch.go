@@ -65,8 +65,15 @@ func (d *dispatcher) since() time.Duration { return time.Since(d.start) }
 // turns, so Seqs are unique across lanes and a single lane counts 1, 2, 3…
 func (d *dispatcher) seq(k uint64) uint64 { return (k-1)*d.nLanes + uint64(d.lane) + 1 }
 
-// local is the inverse of seq.
-func (d *dispatcher) local(seq uint64) uint64 { return (seq-1)/d.nLanes + 1 }
+// RetrySeqBase separates retries' Seqs from scheduled requests': the k-th
+// retry of the request with Seq s has Seq k·RetrySeqBase + s. A retry's Seq
+// is then the same in one process and across shards (the request it
+// retries is), and reads as "attempt k of s" (2000000000017: attempt 2
+// of 17). Scheduled Seqs stay below it (a trillion requests).
+const RetrySeqBase = 1_000_000_000_000
+
+// MaxRetries bounds Retry.OnTimeout and OnStatus so retry Seqs fit a uint64.
+const MaxRetries = 15
 
 // finish hands a finished record to the sink. Engines call it from
 // whatever goroutine finished the request; calling the sink here, under a
@@ -97,7 +104,7 @@ func (d *dispatcher) finish(rec *Record) {
 	}
 	d.inflight.Add(-1)
 	d.r.sinkMu.Lock()
-	d.oldest.done(d.local(rec.Seq))
+	d.oldest.done(rec.slot)
 	d.r.cfg.Sink.Record(rec)
 	p.Completed.Add(1)
 	d.r.sinkMu.Unlock()
@@ -122,6 +129,8 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 		defer s.stop()
 	}
 	var k uint64 // requests this lane has dispatched
+	var g uint64 // scheduled requests of the lane so far, every shard's: a scheduled Seq is seq(g)
+	shard, shards := uint64(d.r.cfg.Shard.Index), uint64(max(d.r.cfg.Shard.Count, 1))
 	var at, lastWake, prevAt, gapAvg time.Duration
 	left := 0      // requests of the current event not yet started
 	mix := pickMix // the current event's request, or pick by weight
@@ -143,6 +152,11 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 				havePrev = true
 				prevAt = a
 				at, left, mix = a, n, m
+				if shards > 1 {
+					// This shard's share of the event: the requests whose
+					// schedule index (g+1 … g+n) is ≡ shard+1 mod shards.
+					n = int((g+uint64(n)+shards-1-shard)/shards - (g+shards-1-shard)/shards)
+				}
 				p.Scheduled.Add(int64(n))
 			}
 		}
@@ -164,6 +178,17 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 			continue
 		}
 		now := d.since()
+		if !isRetry && shards > 1 && (g%shards) != shard {
+			// Another shard's request: take its place in the schedule (and
+			// its pick from the mix, so every shard's picks are the single
+			// run's) without sending it.
+			g++
+			left--
+			if mix < 0 && d.weights != nil {
+				d.weights.pick(d.rng)
+			}
+			continue
+		}
 		if next <= now {
 			if d.inflight.Load() >= d.maxInflight {
 				slotWaiting = true
@@ -175,16 +200,19 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 			}
 			k++
 			rec := d.r.records.Get().(*Record)
-			rec.Seq = d.seq(k)
+			rec.slot = k
 			rec.Lane = d.lane
 			if isRetry {
 				// The earliest retry now: next, or one pushed since, as due.
 				re := d.retries.pop()
 				rec.Intended, rec.Mix, rec.Attempt, rec.RetryOf = re.at, re.mix, re.attempt, re.first
+				rec.Seq = uint64(re.attempt)*RetrySeqBase + re.first
 				d.retried++
 				p.Scheduled.Add(1)
 			} else {
+				g++
 				left--
+				rec.Seq = d.seq(g)
 				rec.Intended = at
 				switch {
 				case mix >= 0:

@@ -110,7 +110,7 @@ type Header struct {
 // strictly after the run starts). Intended is the scheduled send time, and
 // latency is measured from it.
 type Record struct {
-	Seq      uint64        // 1-based, unique in the run (one lane: the position in its schedule, retries counted); part of X-Request-Id
+	Seq      uint64        // 1-based, unique in the run: a scheduled request's place in the schedule (lanes interleaved), the same in every shard; a retry's Attempt·RetrySeqBase + its chain's first Seq. Part of X-Request-Id
 	Intended time.Duration // when the schedule wanted the request sent
 	// Queued is when the dispatcher handed the request to the engine, or
 	// (while it was held up by the in-flight bound) the moment it began
@@ -149,6 +149,7 @@ type Record struct {
 	Attempt uint16
 	RetryOf uint64
 
+	slot         uint64 // the lane's dispatch count at this request: its place in the oldest-in-flight view
 	headerBuffer []byte
 }
 

@@ -13,8 +13,8 @@ func validateRetry(r Retry) error {
 	switch {
 	case r.OnTimeout < 0 || r.OnStatus < 0:
 		return fmt.Errorf("retry: a number of retries must not be negative")
-	case r.OnTimeout > math.MaxUint16 || r.OnStatus > math.MaxUint16:
-		return fmt.Errorf("retry: at most %d retries", math.MaxUint16)
+	case r.OnTimeout > MaxRetries || r.OnStatus > MaxRetries:
+		return fmt.Errorf("retry: at most %d retries", MaxRetries)
 	case r.After < 0 || r.Backoff < 0 || r.MaxBackoff < 0:
 		return fmt.Errorf("retry: delays must not be negative")
 	case math.IsNaN(r.Factor) || math.IsInf(r.Factor, 0) || r.Factor < 0 || r.Factor > 0 && r.Factor < 1:

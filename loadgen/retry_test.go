@@ -121,7 +121,7 @@ func TestRetryOnStatusThenSuccess(t *testing.T) {
 				t.Fatalf("%d records, stats %+v", len(recs), st)
 			}
 			c0 := chains(t, recs)[1]
-			if len(c0) != 2 || c0[0].Status != 503 || c0[1].Status != 200 || c0[1].RetryOf != 1 || c0[1].Seq != 2 {
+			if len(c0) != 2 || c0[0].Status != 503 || c0[1].Status != 200 || c0[1].RetryOf != 1 || c0[1].Seq != RetrySeqBase+1 {
 				t.Fatalf("chain %+v", c0)
 			}
 			if c0[1].Intended != c0[0].Done+backoff {

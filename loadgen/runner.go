@@ -7,6 +7,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,8 +55,55 @@ type Config struct {
 	// runs at the same time on the same clock, with its own dispatcher and
 	// engine (Engine is resolved per lane: EngineAuto may run one lane on
 	// the event loop and another on goroutines). Seqs are unique across
-	// lanes: lane i's k-th request is (k−1)·len(Lanes)+i+1.
+	// lanes: lane i's k-th scheduled request is (k−1)·len(Lanes)+i+1.
 	Lanes []Lane
+	// Shard makes this run one of Count generators that together send
+	// exactly the schedule of one: each sends every Count-th scheduled
+	// request of every lane (those whose 0-based place in the lane's
+	// schedule is ≡ Index mod Count), with the single run's Seq, intended
+	// time and pick from the mix; a burst of K lands at one instant on all
+	// of them. The zero Shard is the whole run.
+	Shard Shard
+	// Start, when set, is the run's clock origin, shared by the shards of
+	// a run (--start-at): Run waits for it, or, started late, measures
+	// from it anyway, so requests due before it was reached are sent late
+	// and their lag says by how much.
+	Start time.Time
+}
+
+// Shard is one generator's share of a run (Config.Shard).
+type Shard struct {
+	Index, Count int // 0 ≤ Index < Count
+}
+
+// Of is this shard's share of n scheduled requests (n < 0: unknown).
+func (s Shard) Of(n int64) int64 {
+	if s.Count <= 1 || n < 0 {
+		return n
+	}
+	c, i := int64(s.Count), int64(s.Index)
+	return (n + c - 1 - i) / c
+}
+
+func (s Shard) String() string {
+	if s.Count <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", s.Index, s.Count)
+}
+
+// ParseShard parses "I/N" (0 ≤ I < N ≤ 10 000).
+func ParseShard(v string) (Shard, error) {
+	i, n, ok := strings.Cut(v, "/")
+	a, err1 := strconv.Atoi(strings.TrimSpace(i))
+	b, err2 := strconv.Atoi(strings.TrimSpace(n))
+	if !ok || err1 != nil || err2 != nil {
+		return Shard{}, fmt.Errorf("shard %q: want I/N, e.g. 0/3 (shards are numbered from 0)", v)
+	}
+	if b < 1 || b > 10_000 || a < 0 || a >= b {
+		return Shard{}, fmt.Errorf("shard %q: want 0 ≤ I < N ≤ 10000 (shards are numbered from 0)", v)
+	}
+	return Shard{Index: a, Count: b}, nil
 }
 
 // Engine is how a run sends its requests. Both record the same phases.
@@ -159,6 +207,9 @@ type Stats struct {
 	Retries, RetriesDropped int64
 	// Lanes has one entry per lane (one for a run without Config.Lanes).
 	Lanes []LaneStats
+	// LateStart is how long after Config.Start the run began (0 when it
+	// was reached in time or not set): requests due meanwhile went out late.
+	LateStart time.Duration
 }
 
 // LaneStats is one lane's share of Stats.
@@ -205,6 +256,9 @@ func NewRunner(cfg Config) (*Runner, error) {
 			}
 			return nil, err
 		}
+	}
+	if sh := cfg.Shard; sh.Count < 0 || sh.Count > 1 && (sh.Index < 0 || sh.Index >= sh.Count) || sh.Count <= 1 && sh.Index != 0 {
+		return nil, fmt.Errorf("shard %d/%d: want 0 ≤ I < N", sh.Index, sh.Count)
 	}
 	if cfg.Sink == nil {
 		cfg.Sink = SinkFunc(func(*Record) {})
@@ -257,6 +311,21 @@ func (r *Runner) Run(ctx context.Context) Stats {
 	defer close(r.done)
 	_, _, _ = raiseFDLimit() // best effort: the CLI reports the limits
 	start := time.Now()
+	var late time.Duration
+	if !r.cfg.Start.IsZero() {
+		// The shared origin on this process's monotonic clock. Ahead: wait
+		// for it (cancellably); behind: start late, measuring from it.
+		start = start.Add(time.Until(r.cfg.Start))
+		late = max(0, time.Since(start))
+		if wait := time.Until(start); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+			}
+		}
+	}
 	for _, ln := range r.lanes {
 		ln.Client.setClock(start)
 	}
@@ -301,11 +370,12 @@ func (r *Runner) Run(ctx context.Context) Stats {
 		MaxInflight: maxInflight,
 		Interrupted: ctx.Err() != nil,
 		Lanes:       make([]LaneStats, len(ds)),
+		LateStart:   late,
 	}
 	var expect float64
 	var lastStart time.Duration
 	for i, d := range ds {
-		planned := d.sched.Planned()
+		planned := r.cfg.Shard.Of(d.sched.Planned())
 		st.Lanes[i] = LaneStats{Planned: planned, Started: d.sent, Retries: d.retried, RetriesDropped: d.dropped}
 		if planned < 0 || st.Planned < 0 {
 			st.Planned = -1
