@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,8 +51,15 @@ type Plan struct {
 	Target *prefork.Config
 
 	// RunID names the run and prefixes X-Request-Id; New makes one up when
-	// empty.
+	// empty (for shards, one every shard derives alike from StartAt and the
+	// schedules, so their files merge as one run).
 	RunID string
+
+	// Shard makes this process one of Shard.Count generators sending the
+	// schedule of one run between them (loadgen.Config.Shard); StartAt is
+	// then required: the run's shared clock origin.
+	Shard   loadgen.Shard
+	StartAt time.Time
 }
 
 // ClientPlan is one of a run's concurrent clients: its schedule, its
@@ -192,8 +200,40 @@ func (p *Plan) validate() (notes []string, err error) {
 			return nil, usagef("%s--timeout and --connect-timeout must be > 0", p.what(i))
 		}
 	}
+	if p.Shard.Count > 1 && p.StartAt.IsZero() {
+		return nil, usagef("--shard %s needs --start-at TIME: the shards' shared start (RFC 3339, e.g. %s)", p.Shard, time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+	}
+	if !p.StartAt.IsZero() {
+		if ahead := time.Until(p.StartAt); ahead > 24*time.Hour {
+			return nil, usagef("--start-at %s is %v away: more than a day (a typo?)", p.StartAt.Format(time.RFC3339), ahead.Round(time.Minute))
+		} else if ahead < -time.Hour {
+			return nil, usagef("--start-at %s was %v ago: a generator that late measures nothing but its own lag", p.StartAt.Format(time.RFC3339), (-ahead).Round(time.Minute))
+		}
+	}
 	if p.RunID == "" {
 		p.RunID = newRunID()
+		if p.Shard.Count > 1 {
+			p.RunID = sharedRunID(p)
+		}
+	}
+	if p.Shard.Count > 1 {
+		// Every shard must draw the same random arrivals and mix picks:
+		// seed what is unseeded from the shared run ID.
+		for i := range p.Clients {
+			c := &p.Clients[i]
+			if c.Seed == 0 {
+				c.Seed = seedOf(p.RunID, c.Name, -1)
+			}
+			sched := make(loadgen.Schedule, len(c.Schedule))
+			for j, st := range c.Schedule {
+				if ps, ok := st.(loadgen.Poisson); ok && ps.Seed == 0 {
+					ps.Seed = seedOf(p.RunID, c.Name, j)
+					st = ps
+				}
+				sched[j] = st
+			}
+			c.Schedule = sched
+		}
 	}
 	for i := range p.Clients {
 		if !p.NoRequestID {
@@ -241,7 +281,7 @@ func (p *Plan) validate() (notes []string, err error) {
 }
 
 func (p *Plan) runnerConfig(clients []*loadgen.Client, sink loadgen.Sink) loadgen.Config {
-	cfg := loadgen.Config{Sink: sink, BatchWindow: p.BatchWindow, Engine: p.Engine}
+	cfg := loadgen.Config{Sink: sink, BatchWindow: p.BatchWindow, Engine: p.Engine, Shard: p.Shard, Start: p.StartAt}
 	for i, c := range p.Clients {
 		lane := loadgen.Lane{Schedule: c.Schedule, Client: clients[i], MaxInflight: c.MaxInflight, Retry: c.Retry, Seed: c.Seed}
 		if lane.MaxInflight == 0 {
@@ -327,6 +367,22 @@ func somaxconn() int {
 	}
 	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return n
+}
+
+// sharedRunID is the run ID every shard of a plan derives alike: from the
+// shared start, the shard count and the schedules.
+func sharedRunID(p *Plan) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d|%d|%s", p.StartAt.UnixNano(), p.Shard.Count, p.ScheduleString())
+	return fmt.Sprintf("%08x", h.Sum64()>>32)
+}
+
+// seedOf is a seed derived from the run ID, a client and a stage (-1: the
+// client's mix).
+func seedOf(runID, client string, stage int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s|%s|%d", runID, client, stage)
+	return h.Sum64() | 1
 }
 
 func newRunID() string {

@@ -158,7 +158,10 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	info := analyze.RunInfo{
 		RunID: p.RunID, URL: shown, Method: firstMethod(cc), Schedule: p.ScheduleString(), Engine: strings.Join(engineNames, "+"),
 		Rate: p.Rate(), ConnMode: connModes(ccs), Connections: poolSize(ccs), Planned: p.Planned(),
-		MaxInflight: p.maxInflight(),
+		MaxInflight: p.maxInflight(), Shard: p.Shard.String(),
+	}
+	if p.Shard.Count > 1 {
+		info.Planned = p.Shard.Of(info.Planned)
 	}
 	analyzer := analyze.NewAnalyzer(p.Timing, cc.RunID)
 	var est analyze.Estimator
@@ -237,6 +240,11 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	}
 	if sum != nil {
 		rep.Summary = *sum
+		if late := stats.LateStart; late > 10*time.Millisecond {
+			rep.Summary.Warnings = append(rep.Summary.Warnings, fmt.Sprintf(
+				"this generator began %v after --start-at %s: the requests due meanwhile were sent late, and their lag (not the target) carries it",
+				late.Round(time.Millisecond), p.StartAt.UTC().Format(time.RFC3339Nano)))
+		}
 	}
 	return rep, failure
 }

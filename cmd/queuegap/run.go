@@ -54,6 +54,9 @@ type runOptions struct {
 	engine      string
 	maxBody     int64
 	profile     string
+	shard       string
+	startAt     string
+	runID       string
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -80,6 +83,9 @@ func (o *runOptions) addClientFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.body, "body", "", "request body")
 	fs.StringVar(&o.bodyFile, "body-file", "", "read the request body from a file")
 	fs.BoolVar(&o.noRequestID, "no-request-id", false, "do not send X-Request-Id: <run-id>-<seq>")
+	fs.StringVar(&o.runID, "run-id", "", "name the run (and prefix X-Request-Id) instead of a random id; letters, digits, . _ -")
+	fs.StringVar(&o.shard, "shard", "", "I/N: be shard I (from 0) of N generators that together send exactly this schedule:\n  every N-th request of every stage and client, with the whole run's seq and intended time;\n  needs --start-at; 'queuegap merge' joins the shards' --out files")
+	fs.StringVar(&o.startAt, "start-at", "", "RFC 3339 time the run's clock starts at (shared by shards): wait for it, or, started late,\n  measure from it anyway (the late requests' lag says by how much)")
 	fs.BoolVar(&o.insecure, "insecure", false, "https: do not verify the server certificate")
 	fs.Int64Var(&o.maxBody, "max-body", 0, "fail a response whose body exceeds this many bytes (protocol_error); 0: no limit\n  (bodies are counted and discarded as they arrive, never held)")
 }
@@ -332,6 +338,22 @@ func (o *runOptions) commonPlan(fs *pflag.FlagSet, url string) (session.Plan, er
 	}
 	p.MaxInflight = o.maxInflight
 	p.NoRequestID = o.noRequestID
+	if o.runID != "" {
+		if strings.Trim(o.runID, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" || len(o.runID) > 64 {
+			return p, usagef("--run-id %q: at most 64 letters, digits, '.', '_' or '-'", o.runID)
+		}
+		p.RunID = o.runID
+	}
+	if o.shard != "" {
+		if p.Shard, err = loadgen.ParseShard(o.shard); err != nil {
+			return p, usageError{fmt.Errorf("--shard: %w", err)}
+		}
+	}
+	if o.startAt != "" {
+		if p.StartAt, err = time.Parse(time.RFC3339Nano, o.startAt); err != nil {
+			return p, usagef("--start-at %q: want an RFC 3339 time, e.g. %s", o.startAt, time.Now().Add(time.Minute).UTC().Format(time.RFC3339))
+		}
+	}
 	p.Out, p.HDRLog = o.out, o.hdrLog
 	return p, nil
 }
