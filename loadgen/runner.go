@@ -313,18 +313,12 @@ func (r *Runner) Run(ctx context.Context) Stats {
 	start := time.Now()
 	var late time.Duration
 	if !r.cfg.Start.IsZero() {
-		// The shared origin on this process's monotonic clock. Ahead: wait
-		// for it (cancellably); behind: start late, measuring from it.
+		// The shared origin on this process's monotonic clock. Ahead, the
+		// dispatchers sleep until their first send as they sleep between
+		// sends (precisely, and cancellably), with everything set up
+		// already; behind, the run starts late, measuring from it.
 		start = start.Add(time.Until(r.cfg.Start))
 		late = max(0, time.Since(start))
-		if wait := time.Until(start); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-			}
-		}
 	}
 	for _, ln := range r.lanes {
 		ln.Client.setClock(start)
