@@ -192,6 +192,9 @@ func (p *Plan) validate() (notes []string, err error) {
 			return nil, usagef("%s--timeout and --connect-timeout must be > 0", p.what(i))
 		}
 	}
+	if err := p.validateProbes(); err != nil { // probe.go
+		return nil, err
+	}
 	if p.RunID == "" {
 		p.RunID = newRunID()
 	}
