@@ -117,6 +117,8 @@ func decodeResultInterned(line []byte, r *Result, in *labelInterner) error {
 			return d.attr(&r.Attr)
 		case "queuegap":
 			return errRunLine
+		case "probe":
+			return errProbeLine // probeline.go
 		}
 		return d.skip()
 	})

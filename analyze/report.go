@@ -105,6 +105,7 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "\n%d requests got no answer after connecting (timeouts, resets, closes): their wait is 'unanswered', never network\n", s.Unanswered)
 	}
 	s.writeEndpoints(&b)
+	s.writeProbes(&b)
 	for _, w := range s.Warnings {
 		fmt.Fprintf(&b, "\nWARNING: %s\n", w)
 	}

@@ -398,6 +398,7 @@ type ReadStats struct {
 	// OtherLabels counts results whose name or client was beyond the first
 	// MaxLabels distinct labels of the file and was read as OtherLabel.
 	OtherLabels int64
+	Probes      int64 // probe lines read (probeline.go)
 	seqs        map[string]*seqSet
 }
 
@@ -461,7 +462,22 @@ func (s *seqSet) add(seq uint64) bool {
 // naming its line number, except a cut-short last line, which is skipped and
 // reported in the stats, like missing and repeated requests.
 func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadStats, error) {
+	return ReadResultsWith(r, ReadCallbacks{Result: fn})
+}
+
+// ReadCallbacks are what ReadResultsWith calls: Result for each result,
+// Probe (if set) for each probe sample (reused between calls), each with
+// the run it belongs to; an error from either stops the reading.
+type ReadCallbacks struct {
+	Result func(run *RunInfo, res *Result) error
+	Probe  func(run *RunInfo, s *ProbeSample) error
+}
+
+// ReadResultsWith is ReadResults with probe lines passed on too.
+func ReadResultsWith(r io.Reader, cb ReadCallbacks) (ReadStats, error) {
+	fn := cb.Result
 	st := ReadStats{seqs: map[string]*seqSet{}}
+	var ps ProbeSample
 	br := bufio.NewReaderSize(r, 1<<20)
 	var res Result
 	in := newLabelInterner(MaxLabels)
@@ -487,6 +503,10 @@ func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadSta
 			if isRun {
 				derr = json.Unmarshal(line, &rl)
 			}
+			isProbe := errors.Is(derr, errProbeLine)
+			if isProbe {
+				derr = DecodeProbeLine(line, &ps)
+			}
 			switch {
 			case derr != nil && !complete && cur >= 0:
 				// A cut last line (killed run, full disk): skip it, say so.
@@ -497,6 +517,15 @@ func ReadResults(r io.Reader, fn func(run *RunInfo, res *Result) error) (ReadSta
 				return st, fmt.Errorf("line %d: bad run line: %v", st.Lines, derr)
 			case derr != nil:
 				return st, fmt.Errorf("line %d: %v", st.Lines, derr)
+			case isProbe && cur < 0:
+				return st, fmt.Errorf("line %d: not a queuegap results file (no run header before the first probe sample)", st.Lines)
+			case isProbe:
+				st.Probes++
+				if cb.Probe != nil {
+					if ferr := cb.Probe(runInfo(), &ps); ferr != nil {
+						return st, ferr
+					}
+				}
 			case isRun:
 				if rl.Kind != "run" && rl.Kind != "end" {
 					return st, fmt.Errorf("line %d: unknown line kind %q", st.Lines, rl.Kind)

@@ -156,6 +156,8 @@ type Summary struct {
 	Names         []EndpointSummary `json:"names,omitempty"`
 	Timeline      []TimelineRow     `json:"timeline,omitempty"`
 	TimelineWidth float64           `json:"timeline_width_s,omitempty"`
+	// Probes are the server-side probes of the run (probesummary.go).
+	Probes []ProbeSummary `json:"probes,omitempty"`
 	// Warnings say what is wrong with the data behind the summary: gaps,
 	// duplicates, a cut file, generator limits. Figures cover what was read.
 	Warnings []string `json:"warnings,omitempty"`

@@ -210,6 +210,9 @@ func (p *Plan) validate() (notes []string, err error) {
 			return nil, usagef("--start-at %s was %v ago: a generator that late measures nothing but its own lag", p.StartAt.Format(time.RFC3339), (-ahead).Round(time.Minute))
 		}
 	}
+	if err := p.validateProbes(); err != nil { // probe.go
+		return nil, err
+	}
 	if p.RunID == "" {
 		p.RunID = newRunID()
 		if p.Shard.Count > 1 {

@@ -76,21 +76,29 @@ func Read(paths []string, opt ReadOptions) (*analyze.Summary, error) {
 		tl = analyze.NewTimeline(0, 0)
 	}
 	agg := analyze.NewAggregator(tl)
+	pagg := analyze.NewProbeAggregator()
+	onProbe := func(run *analyze.RunInfo, s *analyze.ProbeSample) {
+		pagg.Add(s)
+		if opt.Probe != nil {
+			opt.Probe(run, s)
+		}
+	}
 	for _, path := range paths {
-		if _, err := readFile(path, func(run *analyze.RunInfo, r *analyze.Result) {
+		if _, err := readFileWith(path, func(run *analyze.RunInfo, r *analyze.Result) {
 			e := est[run.RunID]
 			analyze.Attribute(r, &e, run.Start)
 			agg.Add(r)
 			if opt.Final != nil {
 				opt.Final(run, r)
 			}
-		}); err != nil {
+		}, onProbe); err != nil {
 			return nil, err
 		}
 	}
 	merged := all.Estimates()
 	sum := agg.Summarize(combineRuns(runs), &merged)
 	sum.Warnings = append(sum.Warnings, warnings...)
+	pagg.Apply(&sum)
 	if err := evalChecks(&sum, opt.Checks); err != nil {
 		return nil, err
 	}
@@ -106,6 +114,11 @@ type fileStats struct {
 
 // readFile reads a results file, or an access log (accesslog.go).
 func readFile(path string, fn func(*analyze.RunInfo, *analyze.Result)) (fileStats, error) {
+	return readFileWith(path, fn, nil)
+}
+
+// readFileWith is readFile passing probe samples to probeFn (if set).
+func readFileWith(path string, fn func(*analyze.RunInfo, *analyze.Result), probeFn func(*analyze.RunInfo, *analyze.ProbeSample)) (fileStats, error) {
 	if format, ok := sniffAccessLog(path); ok {
 		return readAccessLog(path, format, fn)
 	}
@@ -114,10 +127,17 @@ func readFile(path string, fn func(*analyze.RunInfo, *analyze.Result)) (fileStat
 		return fileStats{}, &InputError{Path: path, Err: err}
 	}
 	defer f.Close()
-	st, err := analyze.ReadResults(f, func(run *analyze.RunInfo, r *analyze.Result) error {
+	cb := analyze.ReadCallbacks{Result: func(run *analyze.RunInfo, r *analyze.Result) error {
 		fn(run, r)
 		return nil
-	})
+	}}
+	if probeFn != nil {
+		cb.Probe = func(run *analyze.RunInfo, s *analyze.ProbeSample) error {
+			probeFn(run, s)
+			return nil
+		}
+	}
+	st, err := analyze.ReadResultsWith(f, cb)
 	if err != nil {
 		return fileStats{}, &InputError{Path: path, Err: err}
 	}

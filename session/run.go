@@ -171,7 +171,15 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	// so a live attribution is worth its cost only to outputs that show it
 	// as the run goes (the HDR log, the caller's).
 	attributeLive := p.HDRLog != "" || len(outs) > 0
+	// Probe samples reach the outputs from the probes' goroutines: the
+	// same lock as the results keeps every output's calls one at a time.
+	var outMu sync.Mutex
+	withProbes := len(p.Probes) > 0
 	sink := loadgen.SinkFunc(func(rec *loadgen.Record) {
+		if withProbes {
+			outMu.Lock()
+			defer outMu.Unlock()
+		}
 		analyzer.Analyze(rec, &res)
 		labels.label(&res)
 		est.Observe(info.Start, &res)
@@ -192,8 +200,10 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 	if err != nil {
 		return nil, &UsageError{err}
 	}
+	var probes *probeRunner
 	runner.OnStart = func(start time.Time) {
 		info.Start = start.Round(0) // wall clock only: what a file can hold
+		outMu.Lock()
 		for i, o := range all {
 			if err := o.Start(&info); err != nil {
 				fail(names[i], err)
@@ -201,9 +211,19 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 			}
 			started[i] = true
 		}
+		outMu.Unlock()
+		if withProbes {
+			// start keeps its monotonic reading: samples share the results' clock.
+			probes, _ = startProbes(p.Probes, p.ProbeInterval, start, func(ps *analyze.ProbeSample) {
+				outMu.Lock()
+				defer outMu.Unlock()
+				deliverProbe(all, names, started, ps, fail)
+			})
+		}
 	}
 	s.runner.Store(runner)
 	stats := runner.Run(runCtx)
+	probes.Stop()
 
 	final := est.Estimates()
 	info.Started, info.NotSent, info.SendWindow, info.Elapsed = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed
@@ -408,9 +428,10 @@ func summarize(path string, est *analyze.Estimates, checks []analyze.Check, skip
 	}
 	defer f.Close()
 	agg := analyze.NewAggregator(nil)
+	pagg := analyze.NewProbeAggregator()
 	var start time.Time
 	n := 0
-	st, err := analyze.ReadResults(f, func(run *analyze.RunInfo, r *analyze.Result) error {
+	st, err := analyze.ReadResultsWith(f, analyze.ReadCallbacks{Probe: probeSummer(pagg), Result: func(run *analyze.RunInfo, r *analyze.Result) error {
 		if n++; n%4096 == 0 {
 			select {
 			case <-skip:
@@ -423,13 +444,14 @@ func summarize(path string, est *analyze.Estimates, checks []analyze.Check, skip
 		agg.Add(r)
 		final(run, r)
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}
 	info := combineRuns(st.Runs)
 	sum := agg.Summarize(info, est)
 	sum.Warnings = append(sum.Warnings, st.Warnings()...)
+	pagg.Apply(&sum)
 	if err := evalChecks(&sum, checks); err != nil {
 		return &sum, err
 	}

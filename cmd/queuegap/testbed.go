@@ -107,6 +107,9 @@ X-Upstream-Connect-Time/X-Upstream-Header-Time (to the app), and logs front-acce
 			for _, a := range s.StatsAddrs() {
 				fmt.Fprintf(out, "  uWSGI stats:    %s\n", a)
 			}
+			if ps := s.ProbeSpecs(); len(ps) > 0 {
+				fmt.Fprintf(out, "  probe it with:  --probe %s\n", strings.Join(ps, " --probe "))
+			}
 			fmt.Fprintf(out, "  app log (JSON): %s\n", s.AppLog())
 			fmt.Fprintf(out, "  nginx logs:     %s %s\n", s.NginxErrorLog(), s.NginxAccessLog())
 			if c.Front != "" {

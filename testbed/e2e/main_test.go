@@ -19,6 +19,7 @@ import (
 
 	"github.com/queuegap/queuegap/analyze"
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/probe"
 	"github.com/queuegap/queuegap/session"
 	"github.com/queuegap/queuegap/testbed/stack"
 )
@@ -161,6 +162,8 @@ type load struct {
 	ConnectTimeout time.Duration // default 10s
 	Retry          loadgen.Retry // the client's retry behaviour; none by default
 	Out            string        // results file (--out), "" for none
+	Probes         []probe.Spec  // server-side probes (probe_test.go)
+	ProbeInterval  time.Duration // 0: the session's default
 	// OnResult, if set, sees each result as it completes (on the sink goroutine).
 	OnResult func(r *analyze.Result, wall time.Time)
 }
@@ -238,6 +241,9 @@ func drive(t *testing.T, l load) *run {
 		Timing: tc,
 		RunID:  runID,
 		Out:    l.Out,
+
+		Probes:        l.Probes,
+		ProbeInterval: l.ProbeInterval,
 	})
 	if err != nil {
 		t.Fatal(err)

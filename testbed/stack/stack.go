@@ -142,6 +142,7 @@ type Stack struct {
 	nginxURL   string // the pod nginx's
 	appURLs    []string
 	statsAddrs []string
+	appAddrs   []string // the app sockets (tcp only): probes.go
 	sockDir    string
 	ownSockDir bool
 	procs      []*proc
@@ -285,6 +286,9 @@ func Up(ctx context.Context, cfg Config) (st *Stack, err error) {
 	}
 	for _, sp := range p.Stats {
 		s.statsAddrs = append(s.statsAddrs, fmt.Sprintf("127.0.0.1:%d", sp))
+	}
+	for _, ap := range p.App {
+		s.appAddrs = append(s.appAddrs, fmt.Sprintf("127.0.0.1:%d", ap))
 	}
 
 	defer func() {

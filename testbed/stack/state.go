@@ -20,6 +20,7 @@ type state struct {
 	NginxURL     string   `json:"nginx_url,omitempty"` // the pod nginx's, when a front has URL
 	AppURLs      []string `json:"app_urls,omitempty"`
 	StatsAddrs   []string `json:"stats_addrs,omitempty"`
+	AppAddrs     []string `json:"app_addrs,omitempty"`
 	SocketDir    string   `json:"socket_dir"`
 	OwnSocketDir bool     `json:"own_socket_dir,omitempty"`
 	Procs        []*proc  `json:"procs"`
@@ -28,7 +29,7 @@ type state struct {
 
 func (s *Stack) writeState() error {
 	st := state{
-		Config: s.cfg, URL: s.url, NginxURL: s.nginxURL, AppURLs: s.appURLs, StatsAddrs: s.statsAddrs,
+		Config: s.cfg, URL: s.url, NginxURL: s.nginxURL, AppURLs: s.appURLs, StatsAddrs: s.statsAddrs, AppAddrs: s.appAddrs,
 		SocketDir: s.sockDir, OwnSocketDir: s.ownSockDir, Procs: s.procs,
 		Written: time.Now().Format(time.RFC3339Nano),
 	}
@@ -73,7 +74,7 @@ func Attach(dir string) (*Stack, error) {
 		nginxURL = st.URL
 	}
 	return &Stack{
-		cfg: st.Config, dir: abs, url: st.URL, nginxURL: nginxURL, appURLs: st.AppURLs, statsAddrs: st.StatsAddrs,
+		cfg: st.Config, dir: abs, url: st.URL, nginxURL: nginxURL, appURLs: st.AppURLs, statsAddrs: st.StatsAddrs, appAddrs: st.AppAddrs,
 		sockDir: st.SocketDir, ownSockDir: st.OwnSocketDir, procs: st.Procs,
 	}, nil
 }
