@@ -54,9 +54,10 @@ type runOptions struct {
 	engine      string
 	maxBody     int64
 	profile     string
-	shard       string
-	startAt     string
-	runID       string
+	probeOptions
+	shard   string
+	startAt string
+	runID   string
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -355,6 +356,9 @@ func (o *runOptions) commonPlan(fs *pflag.FlagSet, url string) (session.Plan, er
 		}
 	}
 	p.Out, p.HDRLog = o.out, o.hdrLog
+	if err := o.applyProbes(&p); err != nil {
+		return p, err
+	}
 	return p, nil
 }
 
@@ -450,6 +454,7 @@ Examples:
 	o.addScheduleFlags(fs)
 	o.addClientFlags(fs)
 	o.addOutputFlags(fs)
+	o.addProbeFlags(fs)
 	o.target.addFlags(fs, "target-")
 	return cmd
 }
