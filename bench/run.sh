@@ -9,6 +9,14 @@
 #      % of target, send-lag p99 (generator.lag_p99_ms)
 #   c) 5 000 req/s for 60 s: peak RSS, and VmRSS sampled every second: the
 #      peak of 5–15 s against the peak of the last 10 s
+#   d) peers side by side, each on CPU 1 against the same target (issue 11):
+#      keep-alive 5 000 req/s vs h2load; a new connection per request at
+#      2 000 req/s vs hey -disable-keepalive; 10 000 new-connection requests
+#      as fast as possible (50 at a time) vs ab; bursts of 1 000 and 5 000
+#      new connections (lag max, spread); keep-alive to localhost on the
+#      loop; https keep-alive at 2 000 and 5 000 req/s (vs h2load at 5 000);
+#      50 000 req/s keep-alive (achieved, send-lag p99; wrk's closed-loop
+#      maximum for the target's ceiling)
 # It prints a table with each figure next to its target. Not part of make check.
 #
 # Environment:
@@ -22,6 +30,8 @@
 #   BENCH_ADDR=127.0.0.1:18080  target address (must be loopback)
 #   BENCH_KEEP=1             keep the temp dir (binaries, JSON, time output)
 #   BENCH_STRICT=1           exit 3 when a target is missed
+#   BENCH_PEERS=0            skip (d)
+#   BENCH_TLS_ADDR=127.0.0.1:18443  the target's https address (d)
 set -euo pipefail
 
 BENCH_LONG=${BENCH_LONG:-1}
@@ -34,6 +44,8 @@ BENCH_HIGH_CONNS=${BENCH_HIGH_CONNS:-200}
 BENCH_ADDR=${BENCH_ADDR:-127.0.0.1:18080}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_PEERS=${BENCH_PEERS:-1}
+BENCH_TLS_ADDR=${BENCH_TLS_ADDR:-127.0.0.1:18443}
 
 # Targets from the issue.
 MAX_CPU_US=25       # µs CPU per request at BENCH_RATE
@@ -107,7 +119,13 @@ log "building queuegap and the target into $tmp"
 if (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
   die "something already listens on $BENCH_ADDR; set BENCH_ADDR"
 fi
-taskset -c 0 "$tmp/target" -addr "$BENCH_ADDR" >"$tmp/target.out" 2>"$tmp/target.err" &
+case "$BENCH_TLS_ADDR" in
+  127.*:*) ;;
+  *) die "BENCH_TLS_ADDR=$BENCH_TLS_ADDR: the benchmark only talks to 127.0.0.0/8" ;;
+esac
+TLS_URL="https://$BENCH_TLS_ADDR/"
+LOCALHOST_URL="http://localhost:$PORT/"
+taskset -c 0 "$tmp/target" -addr "$BENCH_ADDR" -tls-addr "$BENCH_TLS_ADDR" >"$tmp/target.out" 2>"$tmp/target.err" &
 target_pid=$!
 ready=0
 for _ in $(seq 1 100); do   # ≤ 10 s
@@ -118,7 +136,8 @@ for _ in $(seq 1 100); do   # ≤ 10 s
   sleep 0.1
 done
 [ "$ready" = 1 ] || die "target not ready on $BENCH_ADDR after 10 s"
-log "target pid $target_pid on CPU 0, $URL"
+log "target pid $target_pid on CPU 0, $URL and $TLS_URL"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # dur_s 10s|1m|90 → seconds (integer or decimal)
 dur_s() {
@@ -234,10 +253,144 @@ else
   log "BENCH_LONG=0: skipping scenario (c)"
 fi
 
+
+# (d) Peers side by side (issue 11). Every command runs on CPU 1 under GNU
+# time; CPU µs/request = (user+sys)/requests.
+# peer NAME CMD... : run CMD on CPU 1, output in $tmp/NAME.out, time in $tmp/NAME.time
+peer() {
+  local name=$1; shift
+  log "scenario $name: $*"
+  local rc=0
+  taskset -c 1 timeout -k 5 120 /usr/bin/time -f '%U %S %M %e' -o "$tmp/$name.time" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
+  [ "$rc" = 0 ] || log "warning: $name exited $rc: $(tail -n 3 "$tmp/$name.err")"
+  return 0
+}
+# cpu_us NAME REQUESTS
+cpu_us() {
+  local u s
+  read -r u s _ _ <"$tmp/$1.time"
+  calc "round(($u + $s) * 1e6 / max($2, 1), 1)"
+}
+# qg NAME ARGS... : queuegap run with --json -q, results in $tmp/NAME.jsonl
+qg() {
+  local name=$1; shift
+  peer "$name" "$tmp/queuegap" run --json -q --out "$tmp/$name.jsonl" "$@"
+  cp "$tmp/$name.out" "$tmp/$name.json"
+}
+# burst_stats FILE: "lagmax_ms spread_ms errors" over every burst in a results file
+burst_stats() {
+  python3 - "$1" <<'PY'
+import json, sys
+from collections import defaultdict
+g = defaultdict(list)
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "seq" in r:
+        g[r["intended_ms"]].append(r)
+lag = max((r.get("lag_ms", 0) for rs in g.values() for r in rs), default=0)
+spread = max((max(r["start_ms"] for r in rs) - min(r["start_ms"] for r in rs) for rs in g.values()), default=0)
+errs = sum(1 for rs in g.values() for r in rs if r.get("error"))
+print(f"{lag:.1f} {spread:.1f} {errs}")
+PY
+}
+# h2load_done FILE: requests done
+h2load_done() { awk '/^requests:/{for(i=1;i<=NF;i++) if($i=="succeeded,"){print $(i-1); exit}}' "$1"; }
+ratio() { calc "round($1 / max($2, 1e-9), 2)"; }
+
+missing=()
+for tool in h2load hey ab wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+if [ "$BENCH_PEERS" != 0 ] && [ ${#missing[@]} -gt 0 ]; then
+  pkgs=$(printf '%s\n' "${missing[@]}" | sed 's/^h2load$/nghttp2-client/; s/^ab$/apache2-utils/' | tr '\n' ' ')
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "peers missing (${missing[*]}): installing Debian packages $pkgs"
+    # shellcheck disable=SC2086
+    apt-get install -y -qq $pkgs >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq $pkgs >/dev/null 2>&1; } || true
+  fi
+  missing=()
+  for tool in h2load hey ab wrk; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+  [ ${#missing[@]} -eq 0 ] || log "still missing: ${missing[*]} (apt-get install nghttp2-client hey apache2-utils wrk); their rows are skipped"
+fi
+have() { command -v "$1" >/dev/null; }
+
+if [ "$BENCH_PEERS" != 0 ]; then
+  dsecs=$(dur_s "$BENCH_DURATION"); dsecs=${dsecs%.*}
+  # Keep-alive 5 000/s, 50 connections: queuegap's (a) against h2load
+  # (--rps is per client).
+  if have h2load; then
+    peer d_h2load h2load --h1 -c "$BENCH_CONNS" --rps "$(calc "$BENCH_RATE / $BENCH_CONNS")" -D "$dsecs" "$URL"
+    h_req=$(h2load_done "$tmp/d_h2load.out"); h_cpu=$(cpu_us d_h2load "${h_req:-0}")
+    row "(d) keep-alive ${BENCH_RATE}/s CPU µs/req: queuegap / h2load" "$a_cpu_us/$h_cpu" "ratio <= 1" "$(ok "$a_cpu_us <= $h_cpu")"
+    info "(d) ratio queuegap : h2load" "$(ratio "$a_cpu_us" "$h_cpu")"
+  fi
+  # New connection per request, 2 000/s.
+  qg d_new "--rate" 2000 --duration "$BENCH_DURATION" --conn-mode new "$URL"
+  n_req=$(jget "$tmp/d_new.json" .requests); n_cpu=$(cpu_us d_new "$n_req")
+  n_ok=$(jget "$tmp/d_new.json" .outcomes.ok)
+  if have hey; then
+    peer d_hey hey -z "$BENCH_DURATION" -c 50 -q 40 -disable-keepalive "$URL"
+    y_req=$(awk '/\[[0-9]+\][[:space:]]+[0-9]+ responses/{gsub(/[^0-9 ]/," "); n+=$2} END{print n+0}' "$tmp/d_hey.out")
+    y_cpu=$(cpu_us d_hey "$y_req")
+    row "(d) new conn 2000/s CPU µs/req: queuegap / hey" "$n_cpu/$y_cpu" "ratio <= 1" "$(ok "$n_cpu <= $y_cpu")"
+    info "(d) ratio queuegap : hey -disable-keepalive" "$(ratio "$n_cpu" "$y_cpu")"
+  else
+    info "(d) new conn 2000/s CPU µs/req: queuegap" "$n_cpu"
+  fi
+  info "(d) new conn 2000/s ok / sent" "$n_ok/$n_req"
+  # As fast as possible: 10 000 new-connection requests, 50 at a time.
+  qg d_afap --rate 1000000 --duration 10ms --max-inflight 50 --conn-mode new "$URL"
+  f_req=$(jget "$tmp/d_afap.json" .requests); f_cpu=$(cpu_us d_afap "$f_req")
+  read -r _ _ _ f_el <"$tmp/d_afap.time"
+  if have ab; then
+    peer d_ab ab -q -n 10000 -c 50 "$URL"
+    b_cpu2=$(cpu_us d_ab 10000); read -r _ _ _ ab_el <"$tmp/d_ab.time"
+    row "(d) new conn AFAP CPU µs/req: queuegap / ab" "$f_cpu/$b_cpu2" "ratio <= 1.5" "$(ok "$f_cpu <= 1.5 * $b_cpu2")"
+    info "(d) ratio queuegap : ab (elapsed ${f_el}s / ${ab_el}s)" "$(ratio "$f_cpu" "$b_cpu2")"
+  else
+    info "(d) new conn AFAP CPU µs/req: queuegap" "$f_cpu"
+  fi
+  # Bursts of new connections: lag max (intended → start of the last) and
+  # spread (first → last start), over 3 bursts 1 s apart.
+  for k in 1000 5000; do
+    qg "d_burst$k" --burst "$k" --bursts 3 --every 1s --conn-mode new --max-inflight 10000 "$URL"
+    read -r lagmax spread berr < <(burst_stats "$tmp/d_burst$k.jsonl")
+    lim=20; [ "$k" = 5000 ] && lim=100
+    row "(d) burst of $k new conns: lag max ms" "$lagmax" "<= $lim" "$(ok "$lagmax <= $lim")"
+    info "(d) burst of $k: spread ms / errors" "$spread/$berr"
+  done
+  # Keep-alive to a host name, on the loop (--engine loop refuses what it cannot run).
+  qg d_localhost --engine loop --rate "$BENCH_RATE" --duration "$BENCH_DURATION" --connections "$BENCH_CONNS" "$LOCALHOST_URL"
+  l_req=$(jget "$tmp/d_localhost.json" .requests)
+  row "(d) keep-alive localhost ${BENCH_RATE}/s (loop): CPU µs/req" "$(cpu_us d_localhost "$l_req")" "<= $MAX_CPU_US" "$(ok "$(cpu_us d_localhost "$l_req") <= $MAX_CPU_US")"
+  # https keep-alive: goroutines (see bench/README.md).
+  for r in 2000 "$BENCH_RATE"; do
+    qg "d_tls$r" --insecure --rate "$r" --duration "$BENCH_DURATION" --connections "$BENCH_CONNS" "$TLS_URL"
+    t_req=$(jget "$tmp/d_tls$r.json" .requests)
+    info "(d) https keep-alive ${r}/s: CPU µs/req (goroutines)" "$(cpu_us "d_tls$r" "$t_req")"
+  done
+  if have h2load; then
+    peer d_h2load_tls h2load --h1 -c "$BENCH_CONNS" --rps "$(calc "$BENCH_RATE / $BENCH_CONNS")" -D "$dsecs" "$TLS_URL"
+    ht_req=$(h2load_done "$tmp/d_h2load_tls.out")
+    info "(d) https keep-alive ${BENCH_RATE}/s: CPU µs/req h2load" "$(cpu_us d_h2load_tls "${ht_req:-0}")"
+  fi
+  # 50 000/s keep-alive.
+  qg d_50k --rate 50000 --duration "$BENCH_DURATION" --connections 200 "$URL"
+  k_ach=$(jget "$tmp/d_50k.json" .achieved_rate); k_lag=$(jget "$tmp/d_50k.json" .generator.lag_p99_ms)
+  k_pct=$(calc "round(100 * $k_ach / 50000, 1)")
+  row "(d) 50000/s keep-alive: % achieved" "$k_pct" ">= 100" "$(ok "$k_pct >= 100")"
+  row "(d) 50000/s keep-alive: send-lag p99 ms" "$k_lag" "<= 1" "$(ok "$k_lag <= 1")"
+  info "(d) 50000/s: CPU µs/req" "$(cpu_us d_50k "$(jget "$tmp/d_50k.json" .requests)")"
+  if have wrk; then
+    peer d_wrk wrk -t1 -c200 -d"$BENCH_DURATION" "$URL"
+    info "(d) wrk -t1 -c200 closed loop: req/s (ceiling)" "$(awk '/^Requests\/sec/{print $2}' "$tmp/d_wrk.out")"
+  fi
+else
+  log "BENCH_PEERS=0: skipping scenario (d)"
+fi
+
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)
 echo
 echo "queuegap bench $(date -u +%Y-%m-%dT%H:%MZ) — $ncpu CPUs, ${cpu_model:-unknown CPU}, $(uname -r), $(go env GOVERSION)"
-echo "target on CPU 0, queuegap on CPU 1, keep-alive, $URL"
+echo "target on CPU 0, queuegap (and each peer) on CPU 1, $URL; load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg)"
 printf '%-44s %16s  %-14s %s\n' "figure" "measured" "target" "result"
 printf '%s\n' "${rows[@]}"
 echo

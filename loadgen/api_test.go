@@ -37,7 +37,7 @@ func TestFDsExhausted(t *testing.T) {
 	for _, run := range []struct {
 		mode   ConnMode
 		engine Engine
-	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+	}{{NewConn, EngineGoroutines}, {NewConn, EngineLoop}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
 		t.Run(run.mode.String()+"/"+run.engine.String(), func(t *testing.T) {
 			const burst = 300
 			lim := uint64(len(open) + 40)
@@ -172,9 +172,11 @@ func TestCheckEngine(t *testing.T) {
 	}{
 		{ClientConfig{Request: Request{URL: "http://127.0.0.1:1/"}}, ""},
 		{ClientConfig{Request: Request{URL: "http://[::1]:1/"}}, ""},
-		{ClientConfig{Request: Request{URL: "http://127.0.0.1:1/"}, Mode: NewConn}, "keep-alive"},
+		{ClientConfig{Request: Request{URL: "http://127.0.0.1:1/"}, Mode: NewConn}, ""},
 		{ClientConfig{Request: Request{URL: "https://127.0.0.1:1/"}}, "TLS"},
-		{ClientConfig{Request: Request{URL: "http://localhost:1/"}}, "IP address"},
+		{ClientConfig{Request: Request{URL: "https://localhost:1/"}, Mode: NewConn}, "TLS"},
+		{ClientConfig{Request: Request{URL: "http://localhost:1/"}}, ""},
+		{ClientConfig{Request: Request{URL: "http://localhost:1/"}, Mode: NewConn}, ""},
 	}
 	for _, tt := range tests {
 		err := CheckEngine(EngineLoop, tt.cc)

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -96,6 +97,7 @@ type Client struct {
 	reqs      []reqTemplate // the mix, rendered; one entry without a mix
 	weights   *aliasTable   // the mix's weights; nil without a mix
 	dialer    net.Dialer
+	nextAddr  atomic.Uint32 // round-robin over a host name's addresses (pickAddr)
 
 	clockStart time.Time // set by the runner; phase offsets are relative to it
 
@@ -205,7 +207,12 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.cfg.Request = reqs[0]
 	c.hostIsIP = net.ParseIP(c.host) != nil
 	if first.Scheme == "https" {
-		c.tlsConfig = &tls.Config{ServerName: c.host, InsecureSkipVerify: cfg.InsecureTLS, NextProtos: []string{"http/1.1"}}
+		// A session cache, as browsers and most HTTP clients keep: a new
+		// connection resumes the session (TLS 1.3 PSK, or a 1.2 ticket)
+		// instead of a full handshake, which is what a returning client
+		// costs a server and what it costs queuegap (bench/README.md).
+		c.tlsConfig = &tls.Config{ServerName: c.host, InsecureSkipVerify: cfg.InsecureTLS, NextProtos: []string{"http/1.1"},
+			ClientSessionCache: tls.NewLRUClientSessionCache(64)}
 	}
 	if !single {
 		c.weights = newAliasTable(reqs)
@@ -448,14 +455,14 @@ func (c *Client) dial(ctx context.Context, rec *Record) (*Conn, error) {
 	defer cancel()
 	ip := c.host
 	if !c.hostIsIP {
-		addrs, err := net.DefaultResolver.LookupIPAddr(ctx, c.host)
+		addrs, err := lookupIPAddr(ctx, c.host)
 		if err != nil {
 			return nil, err
 		}
 		if len(addrs) == 0 {
 			return nil, &net.DNSError{Err: "no addresses", Name: c.host}
 		}
-		ip = pickAddr(addrs)
+		ip = c.pickAddr(addrs)
 		rec.DNSDone = c.since()
 	}
 	nc, err := c.dialer.DialContext(ctx, "tcp", net.JoinHostPort(ip, c.port))
@@ -491,10 +498,31 @@ type tlsError struct{ err error }
 func (e *tlsError) Error() string { return e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
 
-func pickAddr(addrs []net.IPAddr) string {
+// lookupIPAddr resolves host names for both engines; tests replace it.
+var lookupIPAddr = net.DefaultResolver.LookupIPAddr
+
+// pickAddr is the address of the next new connection: the IPv4 addresses
+// in turn when the name has any (a service on localhost often listens on
+// 127.0.0.1 only, and most clients prefer IPv4 here), else the others in
+// turn. The event loop takes them in the same order.
+func (c *Client) pickAddr(addrs []net.IPAddr) string {
+	n4 := 0
 	for _, a := range addrs {
 		if a.IP.To4() != nil {
-			return a.IP.String()
+			n4++
+		}
+	}
+	k := int(c.nextAddr.Add(1) - 1)
+	if n4 == 0 {
+		return addrs[k%len(addrs)].String()
+	}
+	k %= n4
+	for _, a := range addrs {
+		if a.IP.To4() != nil {
+			if k == 0 {
+				return a.IP.String()
+			}
+			k--
 		}
 	}
 	return addrs[0].IP.String()

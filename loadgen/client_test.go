@@ -132,7 +132,7 @@ func TestNoRetriesWhenServerCloses(t *testing.T) {
 	for _, tc := range []struct {
 		mode   ConnMode
 		engine Engine
-	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+	}{{NewConn, EngineGoroutines}, {NewConn, EngineLoop}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
 		mode := tc.mode
 		t.Run(mode.String()+"/"+tc.engine.String(), func(t *testing.T) {
 			srv := newRawServer(t, func(c net.Conn) {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -295,7 +296,7 @@ func TestCancelReturnsPromptly(t *testing.T) {
 	runs := []struct {
 		mode   ConnMode
 		engine Engine
-	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}}
+	}{{NewConn, EngineGoroutines}, {NewConn, EngineLoop}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}}
 	for _, tg := range targets {
 		for _, run := range runs {
 			t.Run(tg.name+"/"+run.mode.String()+"/"+run.engine.String(), func(t *testing.T) {
@@ -504,8 +505,15 @@ func TestNoAllocationsPerRequest(t *testing.T) {
 			}
 			return after.Mallocs - before.Mallocs
 		}
-		small, large := run(500), run(3500)
-		perRequest := (float64(large) - float64(small)) / 3000
+		// Mallocs counts the whole process: another test's goroutines
+		// winding down can add to one attempt, never take away, so the
+		// best of three is the run's own figure.
+		var small, large uint64
+		perRequest := math.Inf(1)
+		for try := 0; try < 3 && perRequest > 0.2; try++ {
+			small, large = run(500), run(3500)
+			perRequest = (float64(large) - float64(small)) / 3000
+		}
 		if perRequest > 0.2 {
 			t.Fatalf("%.2f allocations per request (%d for 500, %d for 3500)", perRequest, small, large)
 		}

@@ -54,6 +54,9 @@ type dispatcher struct {
 	retry       retryPolicy
 	retries     retryQueue
 	oldest      oldestInflight
+	bursts      burstSpread // under r.sinkMu
+	localFree   bool        // records finish on the dispatcher's goroutine (the loop): free is theirs
+	free        []*Record   // finished records, for reuse (localFree)
 
 	// Written by the dispatcher's goroutine, read once it has returned.
 	sent, retried, dropped int64
@@ -105,12 +108,44 @@ func (d *dispatcher) finish(rec *Record) {
 	d.inflight.Add(-1)
 	d.r.sinkMu.Lock()
 	d.oldest.done(rec.slot)
+	if d.bursts.on && rec.Attempt == 0 {
+		d.bursts.done(rec)
+	}
 	d.r.cfg.Sink.Record(rec)
 	p.Completed.Add(1)
 	d.r.sinkMu.Unlock()
 	rec.reset()
-	d.r.records.Put(rec)
+	d.putRecord(rec)
 }
+
+// getRecord takes a record for the next request. On the event loop, which
+// finishes records on the dispatcher's own goroutine, from a plain free
+// list: a sync.Pool drops its contents at garbage collections and each miss
+// is an allocation. Goroutine workers finish records on their own
+// goroutines, where a locked list would make them contend with the
+// dispatcher: the runner's pool serves them.
+func (d *dispatcher) getRecord() *Record {
+	if !d.localFree {
+		return d.r.records.Get().(*Record)
+	}
+	if n := len(d.free); n > 0 {
+		rec := d.free[n-1]
+		d.free[n-1] = nil
+		d.free = d.free[:n-1]
+		return rec
+	}
+	return newRecord()
+}
+
+func (d *dispatcher) putRecord(rec *Record) {
+	if !d.localFree {
+		d.r.records.Put(rec)
+		return
+	}
+	d.free = append(d.free, rec)
+}
+
+func newRecord() *Record { return &Record{headerBuffer: make([]byte, 0, 256)} }
 
 // run sends the lane's schedule, and its retries, on e.
 //
@@ -158,6 +193,11 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 					n = int((g+uint64(n)+shards-1-shard)/shards - (g+shards-1-shard)/shards)
 				}
 				p.Scheduled.Add(int64(n))
+				if n > 1 {
+					d.r.sinkMu.Lock()
+					d.bursts.add(a, n)
+					d.r.sinkMu.Unlock()
+				}
 			}
 		}
 		// The next request: the schedule's, or a pending retry due first.
@@ -199,7 +239,7 @@ func (d *dispatcher) run(ctx context.Context, e engine) {
 				continue
 			}
 			k++
-			rec := d.r.records.Get().(*Record)
+			rec := d.getRecord()
 			rec.slot = k
 			rec.Lane = d.lane
 			if isRetry {
@@ -308,4 +348,76 @@ func (o *oldestInflight) oldest() (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(o.intended[low%oldestWindow].Load()), true
+}
+
+// burstSpreads is how many bursts burstSpread follows at once; a burst
+// still unfinished when the eighth after it begins counts with the starts
+// seen so far (a lower bound of its spread).
+const burstSpreads = 8
+
+// burstSpread measures how close together a burst's requests (an event of
+// the schedule with several requests at one instant) really left: the
+// spread from the first to the last Start. Records of a burst are told
+// apart by their intended time; canceled ones do not count (their Start is
+// the cancellation).
+type burstSpread struct {
+	on     bool
+	ring   [burstSpreads]burstTrack
+	next   int
+	max    time.Duration
+	bursts int64 // bursts every request of which finished
+}
+
+type burstTrack struct {
+	at          time.Duration
+	n, seen     int
+	first, last time.Duration
+	used        bool
+}
+
+func (b *burstSpread) add(at time.Duration, n int) {
+	b.on = true
+	t := &b.ring[b.next%burstSpreads]
+	b.next++
+	if t.used && t.seen > 0 {
+		b.max = max(b.max, t.last-t.first)
+	}
+	*t = burstTrack{at: at, n: n, used: true}
+}
+
+func (b *burstSpread) done(rec *Record) {
+	for i := range b.ring {
+		t := &b.ring[i]
+		if !t.used || t.at != rec.Intended {
+			continue
+		}
+		if rec.Error != ErrCanceled {
+			if t.seen == 0 || rec.Start < t.first {
+				t.first = rec.Start
+			}
+			t.last = max(t.last, rec.Start)
+			t.seen++
+		} else {
+			t.n--
+		}
+		if t.seen >= t.n {
+			if t.seen > 0 {
+				b.max = max(b.max, t.last-t.first)
+				b.bursts++
+			}
+			t.used = false
+		}
+		return
+	}
+}
+
+// result folds in the bursts still followed (an interrupted run's).
+func (b *burstSpread) result() (time.Duration, int64) {
+	m := b.max
+	for i := range b.ring {
+		if t := &b.ring[i]; t.used && t.seen > 0 {
+			m = max(m, t.last-t.first)
+		}
+	}
+	return m, b.bursts
 }

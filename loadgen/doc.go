@@ -12,8 +12,11 @@
 // request's intended send time (coordinated-omission safe); the lag between
 // intended and actual start is recorded on its own. One dispatcher drives
 // two engines that only move bytes: an event loop with its own epoll set and
-// raw syscalls (evloop_linux.go, keep-alive http:// runs) and a goroutine
-// per connection or request (engine_goroutines.go, client.go: every mode).
+// raw syscalls (evloop_linux.go: every http:// run, keep-alive or a new
+// connection per request, to an IP address or a host name it looks up off
+// the loop; a burst's connects all leave in one pass) and a goroutine per
+// connection or request (engine_goroutines.go, client.go: every mode, and
+// https). Both take a host name's IPv4 addresses in turn (pickAddr).
 // Both build requests and frame responses with the same wire code
 // (wire.go, framing.go), so the same bytes give the same Record on either.
 //

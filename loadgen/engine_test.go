@@ -138,7 +138,7 @@ func TestErrorClasses(t *testing.T) {
 		for _, run := range []struct {
 			mode   ConnMode
 			engine Engine
-		}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+		}{{NewConn, EngineGoroutines}, {NewConn, EngineLoop}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
 			t.Run(run.mode.String()+"/"+run.engine.String()+"/"+tt.name, func(t *testing.T) {
 				srv := newRawServer(t, tt.handle)
 				recs, _ := collectWith(t, run.engine, ClientConfig{Request: Request{URL: srv.url()}, Mode: run.mode, Connections: 1,
@@ -209,7 +209,7 @@ func TestCancelStopsRunAndRecordsInFlight(t *testing.T) {
 	for _, run := range []struct {
 		mode   ConnMode
 		engine Engine
-	}{{NewConn, EngineGoroutines}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
+	}{{NewConn, EngineGoroutines}, {NewConn, EngineLoop}, {KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}} {
 		t.Run(run.mode.String()+"/"+run.engine.String(), func(t *testing.T) {
 			block := make(chan struct{})
 			srv := newRawServer(t, func(c net.Conn) {
@@ -257,9 +257,9 @@ func countCanceled(total, canceled *atomic.Int64) Sink {
 // --engine loop refuses what it cannot run, with a reason.
 func TestEngineLoopRefusesUnsupported(t *testing.T) {
 	for _, cfg := range []ClientConfig{
-		{Request: Request{URL: "http://127.0.0.1:1/"}, Mode: NewConn},
+		{Request: Request{URL: "https://127.0.0.1:1/"}, Mode: NewConn},
 		{Request: Request{URL: "https://127.0.0.1:1/"}},
-		{Request: Request{URL: "http://localhost:1/"}},
+		{Request: Request{URL: "https://localhost:1/"}},
 	} {
 		c, err := NewClient(cfg)
 		if err != nil {

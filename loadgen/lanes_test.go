@@ -155,6 +155,7 @@ func TestLanesValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc, _ := NewClient(ClientConfig{Request: Request{URL: "http://127.0.0.1:1/"}, Mode: NewConn})
+	tc, _ := NewClient(ClientConfig{Request: Request{URL: "https://127.0.0.1:1/"}, Mode: NewConn})
 	mixed, _ := NewClient(ClientConfig{Mix: []Request{{Weight: 1, URL: "http://127.0.0.1:1/a"}, {Weight: 1, URL: "http://127.0.0.1:1/b"}}})
 	sched := Schedule{Constant{Rate: 1, Duration: time.Second}}
 	good := Lane{Client: c, Schedule: sched}
@@ -167,7 +168,8 @@ func TestLanesValidation(t *testing.T) {
 	}{
 		{"no client", EngineAuto, Lane{Schedule: sched}, "lane 1: no client"},
 		{"empty schedule", EngineAuto, Lane{Client: c}, "lane 1: schedule is empty"},
-		{"loop needs keep-alive", EngineLoop, Lane{Client: nc, Schedule: sched}, "lane 1: --engine loop: the event-loop engine runs keep-alive connections only"},
+		{"loop needs http", EngineLoop, Lane{Client: tc, Schedule: sched}, "lane 1: --engine loop: the event-loop engine does not speak TLS"},
+		{"loop runs new connections", EngineLoop, Lane{Client: nc, Schedule: sched}, ""},
 		{"negative retries", EngineAuto, Lane{Client: c, Schedule: sched, Retry: Retry{OnTimeout: -1}}, "lane 1: retry: a number of retries must not be negative"},
 		{"negative delay", EngineAuto, Lane{Client: c, Schedule: sched, Retry: Retry{OnTimeout: 1, After: -time.Second}}, "lane 1: retry: delays must not be negative"},
 		{"status out of range", EngineAuto, Lane{Client: c, Schedule: sched, Retry: Retry{OnStatus: 1, Statuses: []int{503, 99}}}, "lane 1: retry: status 99 is not an HTTP status (100–599)"},

@@ -68,7 +68,7 @@ func TestMixMatchesWeights(t *testing.T) {
 	for _, run := range []struct {
 		mode   ConnMode
 		engine Engine
-	}{{KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}, {NewConn, EngineGoroutines}} {
+	}{{KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}, {NewConn, EngineGoroutines}, {NewConn, EngineLoop}} {
 		t.Run(run.mode.String()+"/"+run.engine.String(), func(t *testing.T) {
 			pc := newPathCounter(t)
 			mix := []Request{
@@ -281,8 +281,15 @@ func TestNoAllocationsPerRequestMix(t *testing.T) {
 			}
 			return after.Mallocs - before.Mallocs
 		}
-		small, large := run(500), run(3500)
-		perRequest := (float64(large) - float64(small)) / 3000
+		// Mallocs counts the whole process: another test's goroutines
+		// winding down can add to one attempt, never take away, so the
+		// best of three is the run's own figure.
+		var small, large uint64
+		perRequest := math.Inf(1)
+		for try := 0; try < 3 && perRequest > 0.2; try++ {
+			small, large = run(500), run(3500)
+			perRequest = (float64(large) - float64(small)) / 3000
+		}
 		if perRequest > 0.2 {
 			t.Fatalf("%.2f allocations per request (%d for 500, %d for 3500)", perRequest, small, large)
 		}

@@ -15,7 +15,7 @@ import (
 var retryRuns = []struct {
 	mode   ConnMode
 	engine Engine
-}{{KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}, {NewConn, EngineGoroutines}}
+}{{KeepAlive, EngineGoroutines}, {KeepAlive, EngineLoop}, {NewConn, EngineGoroutines}, {NewConn, EngineLoop}}
 
 // chains groups records by the chain they belong to, each in attempt order.
 func chains(t *testing.T, recs []Record) map[uint64][]Record {

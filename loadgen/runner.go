@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -110,14 +109,16 @@ func ParseShard(v string) (Shard, error) {
 type Engine uint8
 
 const (
-	// EngineAuto uses the event loop where it applies (Linux, keep-alive,
-	// http:// to an IP address) and goroutines otherwise.
+	// EngineAuto uses the event loop where it applies (Linux, http://, either
+	// connection mode, an IP address or a host name) and goroutines
+	// otherwise (https, other systems).
 	EngineAuto Engine = iota
 	// EngineGoroutines runs a goroutine per keep-alive connection, or per
 	// request with new connections: every mode, TLS and host names.
 	EngineGoroutines
-	// EngineLoop runs every connection from one event loop on a locked OS
-	// thread: about half the CPU per request (see evloop_linux.go).
+	// EngineLoop runs every connection from one event loop goroutine with
+	// its own epoll set: about half the CPU per request, and bursts of new
+	// connections that leave together (see evloop_linux.go).
 	EngineLoop
 )
 
@@ -205,6 +206,13 @@ type Stats struct {
 	// Started too; RetriesDropped how many were pending when the run was
 	// interrupted, never sent.
 	Retries, RetriesDropped int64
+	// BurstSpreadMax is the widest spread, first to last Start, of any
+	// burst (requests the schedule sends at one instant, e.g. Burst or a
+	// spike's step), over every lane; Bursts how many bursts finished. A
+	// burst that leaves together has a spread near 0; its lag max is
+	// Start − Intended of its last request, the spread plus the first's lag.
+	BurstSpreadMax time.Duration
+	Bursts         int64
 	// Lanes has one entry per lane (one for a run without Config.Lanes).
 	Lanes []LaneStats
 	// LateStart is how long after Config.Start the run began (0 when it
@@ -226,7 +234,7 @@ type Runner struct {
 	// OnStart, if set, is called with the run's clock origin before the
 	// first request is sent and before any Record reaches the Sink.
 	OnStart func(start time.Time)
-	records sync.Pool
+	records sync.Pool  // the goroutine engine's records (dispatcher.getRecord)
 	sinkMu  sync.Mutex // every lane's Sink calls, one at a time
 	done    chan struct{}
 }
@@ -273,7 +281,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 		cfg.BatchWindow = 0
 	}
 	r := &Runner{cfg: cfg, lanes: lanes, done: make(chan struct{})}
-	r.records.New = func() any { return &Record{headerBuffer: make([]byte, 0, 256)} }
+	r.records.New = func() any { return newRecord() }
 	return r, nil
 }
 
@@ -382,6 +390,9 @@ func (r *Runner) Run(ctx context.Context) Stats {
 		st.SendWindow = max(st.SendWindow, d.sched.Length())
 		expect += d.sched.Rate() * d.sched.Length().Seconds()
 		lastStart = max(lastStart, time.Duration(d.lastStart.Load()))
+		spread, bursts := d.bursts.result()
+		st.BurstSpreadMax = max(st.BurstSpreadMax, spread)
+		st.Bursts += bursts
 	}
 	if len(ds) == 1 {
 		st.ScheduledRate = ds[0].sched.Rate()
@@ -409,6 +420,7 @@ func (r *Runner) Run(ctx context.Context) Stats {
 func (r *Runner) engine(ctx context.Context, d *dispatcher) engine {
 	if r.cfg.Engine != EngineGoroutines && loopSupported(&d.client.cfg) == nil {
 		if l, err := newEventLoop(d.client, d.start, d.finishFn); err == nil {
+			d.localFree = true
 			return l
 		}
 	}
@@ -417,8 +429,7 @@ func (r *Runner) engine(ctx context.Context, d *dispatcher) engine {
 
 // CheckEngine reports, without opening anything, whether engine e can run
 // requests configured by cc: nil for EngineAuto and EngineGoroutines, the
-// reason for EngineLoop when it cannot (new connections, TLS, a host name,
-// not Linux). A CLI can call it before creating any file.
+// reason for EngineLoop when it cannot (https, not Linux). A CLI can call it before creating any file.
 func CheckEngine(e Engine, cc ClientConfig) error {
 	switch e {
 	case EngineAuto, EngineGoroutines:
@@ -460,13 +471,8 @@ func loopSupported(cc *ClientConfig) error {
 	if err != nil {
 		return fmt.Errorf("bad URL %q", RedactURL(raw))
 	}
-	switch {
-	case cc.Mode != KeepAlive:
-		return errors.New("the event-loop engine runs keep-alive connections only")
-	case u.Scheme == "https":
-		return errors.New("the event-loop engine does not speak TLS")
-	case net.ParseIP(u.Hostname()) == nil:
-		return errors.New("the event-loop engine needs an IP address in the URL, not a host name")
+	if u.Scheme == "https" {
+		return errors.New("the event-loop engine does not speak TLS (https runs on goroutines)")
 	}
 	return nil
 }

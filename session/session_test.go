@@ -46,7 +46,10 @@ func TestNewRejectsBadPlans(t *testing.T) {
 		{"huge in-flight bound", func(p *Plan) { p.MaxInflight = MaxInflight + 1 }, "--max-inflight"},
 		{"no workers", func(p *Plan) { p.Target.Workers = 0 }, "workers"},
 		{"bad URL", func(p *Plan) { p.Target = nil; p.Clients[0].Client.URL = "ftp://x/" }, "scheme"},
-		{"loop engine for new connections", func(p *Plan) { p.Engine = loadgen.EngineLoop }, "loop"},
+		{"loop engine for https", func(p *Plan) {
+			p.Target, p.Engine = nil, loadgen.EngineLoop
+			p.Clients[0].Client.URL = "https://127.0.0.1:1/"
+		}, "TLS"},
 		{"out in a missing directory", func(p *Plan) { p.Out = filepath.Join(dir, "no", "r.jsonl") }, "does not exist"},
 		{"out is a directory", func(p *Plan) { p.Out = dir }, "directory"},
 		{"out and hdr log the same", func(p *Plan) { p.Out, p.HDRLog = filepath.Join(dir, "x"), filepath.Join(dir, "x") }, "same file"},

@@ -28,7 +28,7 @@ func TestRejectedRunTouchesNothing(t *testing.T) {
 		{"unknown engine", []string{"--engine", "bogus", "--rate", "10", u}},
 		{"unknown engine, embedded target", []string{"--engine", "bogus", "--rate", "10"}},
 		{"negative batch window", []string{"--batch-window", "-1ms", "--rate", "10", u}},
-		{"loop engine with new connections", []string{"--engine", "loop", "--conn-mode", "new", "--rate", "10", u}},
+		{"loop engine with https and new connections", []string{"--engine", "loop", "--conn-mode", "new", "--rate", "10", "https://127.0.0.1:1/"}},
 		{"loop engine with https", []string{"--engine", "loop", "--rate", "10", "https://127.0.0.1:1/"}},
 		{"hdr log in a missing directory", []string{"--rate", "10", "--hdr-log", filepath.Join(dir, "nope", "x"), "--out", out, u}},
 		{"hdr log is a directory", []string{"--rate", "10", "--hdr-log", dir, "--out", out, u}},
