@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/queuegap
 PKGS    := ./...
 # The testbed's Debian packages (installed by `make testbed-deps` when missing).
-TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn
+TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn prometheus
 # A count, not a duration: go1.26's fuzz coordinator can fail a duration run
 # with a bare "context deadline exceeded" as the time runs out (golang/go#75804,
 # fixed in go1.27); a count has no deadline to race.
