@@ -54,8 +54,8 @@ testbed-deps:
 
 # A short run of every fuzz target: the server timing header parsers, the
 # results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat,
-# the response parser and the access-log readers.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/
+# the response parser, the access-log readers and the remote-write encoder.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./prom/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
