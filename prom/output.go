@@ -71,15 +71,15 @@ type Output struct {
 	probeSeries map[probeKey]prometheus.Gauge
 	probeDrops  prometheus.Counter
 
-	runInfo   *prometheus.GaugeVec
-	started   prometheus.Gauge
-	done      prometheus.Gauge
-	endTime   prometheus.Gauge
-	meanRate  prometheus.Gauge
-	planned   prometheus.Gauge
-	notSent   prometheus.Gauge
-	elapsed   prometheus.Gauge
-	sendWin   prometheus.Gauge
+	runInfo  *prometheus.GaugeVec
+	started  prometheus.Gauge
+	done     prometheus.Gauge
+	endTime  prometheus.Gauge
+	meanRate prometheus.Gauge
+	planned  prometheus.Gauge
+	notSent  prometheus.Gauge
+	elapsed  prometheus.Gauge
+	sendWin  prometheus.Gauge
 }
 
 type pairKey struct{ client, name string }
