@@ -9,6 +9,9 @@
 #      % of target, send-lag p99 (generator.lag_p99_ms)
 #   c) 5 000 req/s for 60 s: peak RSS, and VmRSS sampled every second: the
 #      peak of 5–15 s against the peak of the last 10 s
+#   d) 5 000 req/s for 10 s with --metrics-addr off and on (scraped every
+#      second), alternated BENCH_METRICS_PAIRS times: CPU µs per request of
+#      each (the lowest of its runs: noise only ever adds), and on vs off
 # It prints a table with each figure next to its target. Not part of make check.
 #
 # Environment:
@@ -22,6 +25,9 @@
 #   BENCH_ADDR=127.0.0.1:18080  target address (must be loopback)
 #   BENCH_KEEP=1             keep the temp dir (binaries, JSON, time output)
 #   BENCH_STRICT=1           exit 3 when a target is missed
+#   BENCH_METRICS=0          skip scenario (d)
+#   BENCH_METRICS_PAIRS=2    off/on pairs in (d)
+#   BENCH_METRICS_ADDR=127.0.0.1:19464  where (d) serves /metrics (loopback)
 set -euo pipefail
 
 BENCH_LONG=${BENCH_LONG:-1}
@@ -34,6 +40,9 @@ BENCH_HIGH_CONNS=${BENCH_HIGH_CONNS:-200}
 BENCH_ADDR=${BENCH_ADDR:-127.0.0.1:18080}
 BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_STRICT=${BENCH_STRICT:-0}
+BENCH_METRICS=${BENCH_METRICS:-1}
+BENCH_METRICS_PAIRS=${BENCH_METRICS_PAIRS:-2}
+BENCH_METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:19464}
 
 # Targets from the issue.
 MAX_CPU_US=25       # µs CPU per request at BENCH_RATE
@@ -41,6 +50,7 @@ MIN_ACHIEVED_PCT=100 # % of BENCH_HIGH_RATE achieved (rounded to 0.1 %)
 MAX_LAG_P99_MS=1    # send-lag p99 at BENCH_HIGH_RATE
 MAX_RSS_MB=40       # peak RSS
 MAX_RSS_GROWTH_PCT=10 # RSS at the end of (c) vs at ~10 s
+MAX_METRICS_PCT=110 # CPU per request with --metrics-addr vs without
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -48,6 +58,10 @@ die() { log "error: $*"; exit 1; }
 case "$BENCH_ADDR" in
   127.*:*) ;;
   *) die "BENCH_ADDR=$BENCH_ADDR: the benchmark only talks to 127.0.0.0/8" ;;
+esac
+case "$BENCH_METRICS_ADDR" in
+  127.*:*) ;;
+  *) die "BENCH_METRICS_ADDR=$BENCH_METRICS_ADDR: the benchmark only listens on 127.0.0.0/8" ;;
 esac
 HOST=${BENCH_ADDR%:*}
 PORT=${BENCH_ADDR##*:}
@@ -86,9 +100,12 @@ calc() { python3 -c "import sys; print($1)"; }
 tmp=$(mktemp -d /tmp/queuegap-bench.XXXXXX)
 target_pid=""
 sampler_pid=""
+scraper_pid=""
+run_extra=()   # more queuegap flags for the next run()
 cleanup() {
   local rc=$?
   if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
+  if [ -n "$scraper_pid" ]; then kill "$scraper_pid" 2>/dev/null || true; fi
   if [ -n "$target_pid" ]; then
     kill -TERM "$target_pid" 2>/dev/null || true
     for _ in $(seq 1 30); do kill -0 "$target_pid" 2>/dev/null || break; sleep 0.1; done
@@ -141,7 +158,7 @@ run() {
   : >"$tmp/$name.rss"
   taskset -c 1 timeout -k 5 "$timeout_s" /usr/bin/time -f '%U %S %M %e' -o "$tmp/$name.time" \
     "$tmp/queuegap" run --rate "$rate" --duration "$dur" --conn-mode keepalive \
-    --connections "$conns" --json -q "$URL" >"$tmp/$name.json" 2>"$tmp/$name.err" &
+    --connections "$conns" --json -q "${run_extra[@]}" "$URL" >"$tmp/$name.json" 2>"$tmp/$name.err" &
   local tpid=$! qpid="" tpid_time=""
   if [ $# -gt 0 ]; then
     # timeout → time → queuegap: find queuegap's PID.
@@ -232,6 +249,46 @@ if [ "$BENCH_LONG" != 0 ]; then
   row "(c) RSS growth %" "$c_growth" "<= $MAX_RSS_GROWTH_PCT" "$(ok "$c_growth <= $MAX_RSS_GROWTH_PCT")"
 else
   log "BENCH_LONG=0: skipping scenario (c)"
+fi
+
+# (d) The cost of live metrics: the same run without and with
+# --metrics-addr, a scraper (curl on CPU 0, outside queuegap's time) asking
+# every second as a busy Prometheus would. Alternated, so drift in a noisy
+# VM hits both; the lowest of each side is its figure.
+if [ "$BENCH_METRICS" != 0 ]; then
+  command -v curl >/dev/null || die "curl missing (apt-get install curl)"
+  d_off=() d_on=()
+  cpu_us() { # NAME → CPU µs/request of that run
+    local u s _r _e req
+    read -r u s _r _e <"$tmp/$1.time"
+    req=$(jget "$tmp/$1.json" .requests)
+    calc "round(($u + $s) * 1e6 / max($req, 1), 1)"
+  }
+  for i in $(seq 1 "$BENCH_METRICS_PAIRS"); do
+    run_extra=()
+    run "d_off$i" "$BENCH_RATE" "$BENCH_DURATION" "$BENCH_CONNS"
+    d_off+=("$(cpu_us "d_off$i")")
+    run_extra=(--metrics-addr "$BENCH_METRICS_ADDR" --metrics-grace 0s)
+    (
+      while :; do
+        taskset -c 0 curl -s -o /dev/null --max-time 1 "http://$BENCH_METRICS_ADDR/metrics" || true
+        sleep 1
+      done
+    ) &
+    scraper_pid=$!
+    run "d_on$i" "$BENCH_RATE" "$BENCH_DURATION" "$BENCH_CONNS"
+    kill "$scraper_pid" 2>/dev/null || true; wait "$scraper_pid" 2>/dev/null || true; scraper_pid=""
+    d_on+=("$(cpu_us "d_on$i")")
+    run_extra=()
+  done
+  d_off_min=$(calc "min([$(IFS=,; echo "${d_off[*]}")])")
+  d_on_min=$(calc "min([$(IFS=,; echo "${d_on[*]}")])")
+  d_pct=$(calc "round(100 * $d_on_min / $d_off_min, 1)")
+  info "(d) ${BENCH_RATE}/s metrics off: CPU µs/request (runs)" "$d_off_min (${d_off[*]})"
+  info "(d) ${BENCH_RATE}/s metrics on: CPU µs/request (runs)" "$d_on_min (${d_on[*]})"
+  row "(d) metrics on vs off, % CPU/request" "$d_pct" "<= $MAX_METRICS_PCT" "$(ok "$d_pct <= $MAX_METRICS_PCT")"
+else
+  log "BENCH_METRICS=0: skipping scenario (d)"
 fi
 
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)

@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -248,5 +250,38 @@ func TestPrometheusScrapeAndRemoteWrite(t *testing.T) {
 	waitQuery(t, base, "queuegap_run_done"+sel, 1, 5*time.Second)
 	if v, ok := promQuery(t, base, `count(queuegap_phase_seconds_bucket{run_id="`+pushed.RunID+`",phase="total"})`); !ok || v < 10 {
 		t.Errorf("remote write carried %v total-phase buckets, want the classic buckets", v)
+	}
+
+	// Every PromQL expression of the Grafana dashboard is valid for this
+	// Prometheus and, over these two runs, returns data (probe panels
+	// aside: no run here had --probe).
+	b, err := os.ReadFile("../grafana/queuegap.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range regexp.MustCompile(`"expr": "((?:[^"\\]|\\.)*)"`).FindAllSubmatch(b, -1) {
+		var expr string
+		if err := json.Unmarshal([]byte(`"`+string(e[1])+`"`), &expr); err != nil {
+			t.Fatal(err)
+		}
+		q := strings.NewReplacer("$job", ".*", "$__rate_interval", "1m").Replace(expr)
+		resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Status string `json:"status"`
+			Error  string `json:"error"`
+			Data   struct {
+				Result []json.RawMessage `json:"result"`
+			} `json:"data"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || r.Status != "success" {
+			t.Errorf("dashboard query %s: %v %s", q, err, r.Error)
+		} else if len(r.Data.Result) == 0 && !strings.Contains(q, "probe") {
+			t.Errorf("dashboard query %s: no data after two runs", q)
+		}
 	}
 }
