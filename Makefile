@@ -5,7 +5,7 @@ GO      ?= go
 BIN     := bin/queuegap
 PKGS    := ./...
 # The testbed's Debian packages (installed by `make testbed-deps` when missing).
-TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn iproute2
+TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn iproute2 prometheus
 # A count, not a duration: go1.26's fuzz coordinator can fail a duration run
 # with a bare "context deadline exceeded" as the time runs out (golang/go#75804,
 # fixed in go1.27); a count has no deadline to race.
@@ -54,8 +54,8 @@ testbed-deps:
 
 # A short run of every fuzz target: the server timing header parsers, the
 # results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat,
-# the response parser and the access-log readers.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/
+# the response parser, the access-log readers, the probes and the remote-write encoder.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/ ./prom/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

@@ -17,6 +17,9 @@
 #      loop; https keep-alive at 2 000 and 5 000 req/s (vs h2load at 5 000);
 #      50 000 req/s keep-alive (achieved, send-lag p99; wrk's closed-loop
 #      maximum for the target's ceiling)
+#   e) 5 000 req/s for 10 s with --metrics-addr off and on (scraped every
+#      second), alternated BENCH_METRICS_PAIRS times: CPU µs per request of
+#      each (the lowest of its runs: noise only ever adds), and on vs off
 # It prints a table with each figure next to its target. Not part of make check.
 #
 # Environment:
@@ -32,6 +35,9 @@
 #   BENCH_STRICT=1           exit 3 when a target is missed
 #   BENCH_PEERS=0            skip (d)
 #   BENCH_TLS_ADDR=127.0.0.1:18443  the target's https address (d)
+#   BENCH_METRICS=0          skip scenario (e)
+#   BENCH_METRICS_PAIRS=2    off/on pairs in (e)
+#   BENCH_METRICS_ADDR=127.0.0.1:19464  where (e) serves /metrics (loopback)
 set -euo pipefail
 
 BENCH_LONG=${BENCH_LONG:-1}
@@ -46,10 +52,14 @@ BENCH_KEEP=${BENCH_KEEP:-0}
 BENCH_STRICT=${BENCH_STRICT:-0}
 BENCH_PEERS=${BENCH_PEERS:-1}
 BENCH_TLS_ADDR=${BENCH_TLS_ADDR:-127.0.0.1:18443}
+BENCH_METRICS=${BENCH_METRICS:-1}
+BENCH_METRICS_PAIRS=${BENCH_METRICS_PAIRS:-2}
+BENCH_METRICS_ADDR=${BENCH_METRICS_ADDR:-127.0.0.1:19464}
 
 # Targets from the issue.
 MAX_CPU_US=25       # µs CPU per request at BENCH_RATE
 MIN_ACHIEVED_PCT=100 # % of BENCH_HIGH_RATE achieved (rounded to 0.1 %)
+MAX_METRICS_PCT=110 # CPU per request with --metrics-addr vs without
 MAX_LAG_P99_MS=1    # send-lag p99 at BENCH_HIGH_RATE
 MAX_RSS_MB=40       # peak RSS
 MAX_RSS_GROWTH_PCT=10 # RSS at the end of (c) vs at ~10 s
@@ -57,6 +67,10 @@ MAX_RSS_GROWTH_PCT=10 # RSS at the end of (c) vs at ~10 s
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+case "$BENCH_METRICS_ADDR" in
+  127.*:*) ;;
+  *) die "BENCH_METRICS_ADDR=$BENCH_METRICS_ADDR: the benchmark only listens on 127.0.0.0/8" ;;
+esac
 case "$BENCH_ADDR" in
   127.*:*) ;;
   *) die "BENCH_ADDR=$BENCH_ADDR: the benchmark only talks to 127.0.0.0/8" ;;
@@ -98,8 +112,11 @@ calc() { python3 -c "import sys; print($1)"; }
 tmp=$(mktemp -d /tmp/queuegap-bench.XXXXXX)
 target_pid=""
 sampler_pid=""
+scraper_pid=""
+run_extra=()   # more queuegap flags for the next run()
 cleanup() {
   local rc=$?
+  if [ -n "$scraper_pid" ]; then kill "$scraper_pid" 2>/dev/null || true; fi
   if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
   if [ -n "$target_pid" ]; then
     kill -TERM "$target_pid" 2>/dev/null || true
@@ -160,7 +177,7 @@ run() {
   : >"$tmp/$name.rss"
   taskset -c 1 timeout -k 5 "$timeout_s" /usr/bin/time -f '%U %S %M %e' -o "$tmp/$name.time" \
     "$tmp/queuegap" run --rate "$rate" --duration "$dur" --conn-mode keepalive \
-    --connections "$conns" --json -q "$URL" >"$tmp/$name.json" 2>"$tmp/$name.err" &
+    --connections "$conns" --json -q "${run_extra[@]}" "$URL" >"$tmp/$name.json" 2>"$tmp/$name.err" &
   local tpid=$! qpid="" tpid_time=""
   if [ $# -gt 0 ]; then
     # timeout → time → queuegap: find queuegap's PID.
@@ -385,6 +402,46 @@ if [ "$BENCH_PEERS" != 0 ]; then
   fi
 else
   log "BENCH_PEERS=0: skipping scenario (d)"
+fi
+
+# (e) The cost of live metrics: the same run without and with
+# --metrics-addr, a scraper (curl on CPU 0, outside queuegap's time) asking
+# every second as a busy Prometheus would. Alternated, so drift in a noisy
+# VM hits both; the lowest of each side is its figure.
+if [ "$BENCH_METRICS" != 0 ]; then
+  command -v curl >/dev/null || die "curl missing (apt-get install curl)"
+  e_off=() e_on=()
+  e_cpu_us() { # NAME → CPU µs/request of that run
+    local u s _r _e req
+    read -r u s _r _e <"$tmp/$1.time"
+    req=$(jget "$tmp/$1.json" .requests)
+    calc "round(($u + $s) * 1e6 / max($req, 1), 1)"
+  }
+  for i in $(seq 1 "$BENCH_METRICS_PAIRS"); do
+    run_extra=()
+    run "e_off$i" "$BENCH_RATE" "$BENCH_DURATION" "$BENCH_CONNS"
+    e_off+=("$(e_cpu_us "e_off$i")")
+    run_extra=(--metrics-addr "$BENCH_METRICS_ADDR" --metrics-grace 0s)
+    (
+      while :; do
+        taskset -c 0 curl -s -o /dev/null --max-time 1 "http://$BENCH_METRICS_ADDR/metrics" || true
+        sleep 1
+      done
+    ) &
+    scraper_pid=$!
+    run "e_on$i" "$BENCH_RATE" "$BENCH_DURATION" "$BENCH_CONNS"
+    kill "$scraper_pid" 2>/dev/null || true; wait "$scraper_pid" 2>/dev/null || true; scraper_pid=""
+    e_on+=("$(e_cpu_us "e_on$i")")
+    run_extra=()
+  done
+  e_off_min=$(calc "min([$(IFS=,; echo "${e_off[*]}")])")
+  e_on_min=$(calc "min([$(IFS=,; echo "${e_on[*]}")])")
+  e_pct=$(calc "round(100 * $e_on_min / $e_off_min, 1)")
+  info "(e) ${BENCH_RATE}/s metrics off: CPU µs/request (runs)" "$e_off_min (${e_off[*]})"
+  info "(e) ${BENCH_RATE}/s metrics on: CPU µs/request (runs)" "$e_on_min (${e_on[*]})"
+  row "(e) metrics on vs off, % CPU/request" "$e_pct" "<= $MAX_METRICS_PCT" "$(ok "$e_pct <= $MAX_METRICS_PCT")"
+else
+  log "BENCH_METRICS=0: skipping scenario (e)"
 fi
 
 cpu_model=$(awk -F': ' '/^model name/{print $2; exit}' /proc/cpuinfo)

@@ -58,6 +58,7 @@ type runOptions struct {
 	shard   string
 	startAt string
 	runID   string
+	metrics     metricsOptions
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -445,7 +446,7 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return runPlan(p, o.jsonOut, o.quiet, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return runPlan(p, o.jsonOut, o.quiet, &o.metrics, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -455,16 +456,22 @@ Examples:
 	o.addClientFlags(fs)
 	o.addOutputFlags(fs)
 	o.addProbeFlags(fs)
+	o.metrics.addFlags(fs)
 	o.target.addFlags(fs, "target-")
 	return cmd
 }
 
 // runPlan validates and runs p, then prints the summary.
-func runPlan(p session.Plan, jsonOut, quiet bool, stdout, stderr io.Writer) error {
+func runPlan(p session.Plan, jsonOut, quiet bool, m *metricsOptions, stdout, stderr io.Writer) (err error) {
 	s, err := session.New(p)
 	if err != nil {
 		return err
 	}
+	outs, finishMetrics, err := m.start(s, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { err = withMetricsErr(err, finishMetrics(context.Background()), stderr) }()
 	for _, n := range s.Notes() {
 		fmt.Fprintln(stderr, "queuegap: note:", n)
 	}
@@ -504,7 +511,7 @@ func runPlan(p session.Plan, jsonOut, quiet bool, stdout, stderr io.Writer) erro
 	} else {
 		close(progressDone)
 	}
-	rep, err := s.Run(ctx)
+	rep, err := s.Run(ctx, outs...)
 	close(runDone)
 	<-progressDone
 	if rep == nil {
