@@ -58,7 +58,7 @@ type runOptions struct {
 	shard   string
 	startAt string
 	runID   string
-	metrics     metricsOptions
+	metrics metricsOptions
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
