@@ -45,12 +45,20 @@ func TestComposeResults(t *testing.T) {
 		t.Fatalf("nginx access log: %v", err)
 	}
 	var figures []string
-	for _, tc := range []struct{ name, file string }{
-		{"host", "host.jsonl"},
-		{"container", "container.jsonl"},
+	for _, tc := range []struct {
+		name, file string
+		// The host's requests reach nginx through docker's published port: docker-proxy
+		// accepts the client's connection at once, then dials nginx and copies, which took a
+		// median 5–25 ms for a burst of 40 on this 2-core machine. That trip is before nginx's
+		// receive time (so not in the app's queue, nor in queuegap's backlog) but after the
+		// client's send, so the shared-clock check only holds on the compose network.
+		wallCheck bool
+	}{
+		{"host", "host.jsonl", false},
+		{"container", "container.jsonl", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := checkRun(t, filepath.Join(dir, tc.file), appByID, access)
+			f := checkRun(t, filepath.Join(dir, tc.file), appByID, access, tc.wallCheck)
 			figures = append(figures, fmt.Sprintf("%-9s %s", tc.name, f))
 		})
 	}
@@ -60,7 +68,7 @@ func TestComposeResults(t *testing.T) {
 	}
 }
 
-func checkRun(t *testing.T, path string, appByID map[string]stack.AppLogLine, access map[string]accessLine) string {
+func checkRun(t *testing.T, path string, appByID map[string]stack.AppLogLine, access map[string]accessLine, wallCheck bool) string {
 	var results []analyze.Result
 	var start time.Time
 	sum, err := session.Read([]string{path}, session.ReadOptions{Final: func(run *analyze.RunInfo, r *analyze.Result) {
@@ -126,7 +134,7 @@ func checkRun(t *testing.T, path string, appByID map[string]stack.AppLogLine, ac
 	if bMed > 10 {
 		t.Errorf("backlog vs app queue − upstream connect: median error %.3f ms > 10 ms", bMed)
 	}
-	if wMed > 20 {
+	if wallCheck && wMed > 20 {
 		t.Errorf("backlog vs the app's start time on the shared clock: median error %.3f ms > 20 ms", wMed)
 	}
 	if pMed > 10 {
