@@ -2,12 +2,14 @@ package stack
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,17 +19,23 @@ import (
 const repoRoot = "../.."
 
 type composeFile struct {
-	Services map[string]struct {
-		Build *struct {
-			Context    string `yaml:"context"`
-			Dockerfile string `yaml:"dockerfile"`
-		} `yaml:"build"`
-		Entrypoint  []string          `yaml:"entrypoint"`
-		Environment map[string]string `yaml:"environment"`
-		EnvFile     []string          `yaml:"env_file"`
-		Volumes     []string          `yaml:"volumes"`
-		Profiles    []string          `yaml:"profiles"`
-	} `yaml:"services"`
+	Services map[string]composeService `yaml:"services"`
+}
+
+type composeService struct {
+	Build *struct {
+		Context    string            `yaml:"context"`
+		Dockerfile string            `yaml:"dockerfile"`
+		Args       map[string]string `yaml:"args"`
+	} `yaml:"build"`
+	Image       string            `yaml:"image"`
+	Sysctls     map[string]any    `yaml:"sysctls"`
+	User        string            `yaml:"user"`
+	Entrypoint  []string          `yaml:"entrypoint"`
+	Environment map[string]string `yaml:"environment"`
+	EnvFile     []string          `yaml:"env_file"`
+	Volumes     []string          `yaml:"volumes"`
+	Profiles    []string          `yaml:"profiles"`
 }
 
 func loadCompose(t *testing.T) composeFile {
@@ -46,13 +54,27 @@ func loadCompose(t *testing.T) composeFile {
 	return c
 }
 
+// testbedDockerfile builds the image every testbed service (app, app2, nginx, front) runs;
+// other services (loadgen: queuegap's own image) are checked by tests of their own.
+const testbedDockerfile = "testbed/Dockerfile"
+
+func (c composeFile) testbedServices() map[string]composeService {
+	out := map[string]composeService{}
+	for name, svc := range c.Services {
+		if svc.Build != nil && svc.Build.Dockerfile == testbedDockerfile {
+			out[name] = svc
+		}
+	}
+	return out
+}
+
 // TestComposeFilesExist checks every host path docker-compose.yaml and the Dockerfile refer to.
 func TestComposeFilesExist(t *testing.T) {
 	c := loadCompose(t)
-	for name, svc := range c.Services {
-		if observability(svc.Profiles) {
-			continue // pulled images, checked in observability_test.go
-		}
+	if len(c.testbedServices()) < 4 {
+		t.Errorf("testbed services %v: want app, app2, nginx, front built from %s", serviceNames(c.testbedServices()), testbedDockerfile)
+	}
+	for name, svc := range c.testbedServices() {
 		if svc.Build == nil {
 			t.Errorf("service %s: no build section", name)
 			continue
@@ -142,10 +164,7 @@ func TestComposeKnobsMatchRunner(t *testing.T) {
 		t.Fatalf("EnvKnobs() = %v: suspiciously few", want)
 	}
 	c := loadCompose(t)
-	for name, svc := range c.Services {
-		if observability(svc.Profiles) {
-			continue // no testbed knobs: Prometheus and Grafana
-		}
+	for name, svc := range c.testbedServices() {
 		var got []string
 		for k := range svc.Environment {
 			if strings.HasPrefix(k, "QG_") {
@@ -218,7 +237,7 @@ func TestComposeConfigValid(t *testing.T) {
 	if err != nil {
 		t.Skip("docker-compose not installed")
 	}
-	for _, profiles := range [][]string{nil, {"two"}, {"alb"}, {"two", "alb"}, {"observability"}} {
+	for _, profiles := range [][]string{nil, {"two"}, {"alb"}, {"loadgen"}, {"two", "alb", "loadgen"}, {"observability"}} {
 		args := []string{"-f", filepath.Join(repoRoot, "docker-compose.yaml")}
 		for _, p := range profiles {
 			args = append(args, "--profile", p)
@@ -228,5 +247,78 @@ func TestComposeConfigValid(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("docker-compose %v config: %v: %s", profiles, err, strings.TrimSpace(string(out)))
 		}
+	}
+}
+
+func serviceNames[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestComposeSysctls: every testbed container raises net.core.somaxconn (a container's own
+// network namespace starts at 4096 whatever the host has, and the kernel caps listen() at it:
+// uWSGI refuses a larger listen, nginx silently cuts backlog=), so QG_LISTEN and
+// QG_NGINX_BACKLOG take effect as given. The base build argument defaults to the registry's
+// debian:12-slim, as users elsewhere build it.
+func TestComposeSysctls(t *testing.T) {
+	c := loadCompose(t)
+	for name, svc := range c.testbedServices() {
+		v, ok := svc.Sysctls["net.core.somaxconn"]
+		n, _ := strconv.Atoi(fmt.Sprint(v))
+		if !ok || n < 4096 {
+			t.Errorf("service %s: sysctls net.core.somaxconn = %v, want ≥ 4096 (so listen takes effect)", name, v)
+		}
+		if base := svc.Build.Args["BASE"]; base != "${QG_BASE_IMAGE:-debian:12-slim}" {
+			t.Errorf("service %s: build arg BASE = %q, want ${QG_BASE_IMAGE:-debian:12-slim}", name, base)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(repoRoot, testbedDockerfile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "ARG BASE=debian:12-slim\nFROM ${BASE}\n") {
+		t.Errorf("%s: want ARG BASE=debian:12-slim then FROM ${BASE}", testbedDockerfile)
+	}
+}
+
+// TestComposeLoadgenService: queuegap itself as a compose service, off unless asked for
+// (profile "loadgen"), built from deploy/docker/Dockerfile.queuegap (FROM scratch: only its
+// static binary, so no /opt/queuegap scripts), with profiles and results mounted.
+func TestComposeLoadgenService(t *testing.T) {
+	c := loadCompose(t)
+	lg, ok := c.Services["loadgen"]
+	if !ok {
+		t.Fatal("docker-compose.yaml: no service loadgen")
+	}
+	if !slices.Equal(lg.Profiles, []string{"loadgen"}) {
+		t.Errorf("service loadgen: profiles %v, want [loadgen] (off unless asked for)", lg.Profiles)
+	}
+	if lg.Build == nil || lg.Build.Dockerfile != "deploy/docker/Dockerfile.queuegap" || lg.Image != "queuegap:latest" {
+		t.Fatalf("service loadgen: build %+v image %q, want deploy/docker/Dockerfile.queuegap as queuegap:latest", lg.Build, lg.Image)
+	}
+	df := filepath.Join(repoRoot, lg.Build.Context, lg.Build.Dockerfile)
+	b, err := os.ReadFile(df)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^FROM scratch$`).Match(b) {
+		t.Errorf("%s: want FROM scratch", df)
+	}
+	if !slices.Equal(lg.Entrypoint, []string{"/usr/local/bin/queuegap"}) {
+		t.Errorf("service loadgen: entrypoint %v", lg.Entrypoint)
+	}
+	var dsts []string
+	for _, v := range lg.Volumes {
+		if i := strings.LastIndex(v, ":/"); i >= 0 {
+			dsts = append(dsts, strings.SplitN(v[i+1:], ":", 2)[0])
+		}
+	}
+	sort.Strings(dsts)
+	if !slices.Equal(dsts, []string{"/profiles", "/results"}) {
+		t.Errorf("service loadgen: mounts %v, want /profiles and /results", dsts)
 	}
 }
