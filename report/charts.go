@@ -180,11 +180,11 @@ func fmtTickMs(v float64) string {
 	return thousands(int64(math.Round(v)))
 }
 
-// thousands writes 12000 as "12 000" (a thin space would not survive
+// thousands writes 5000 as "5 000" (a thin space would not survive
 // every SVG renderer; a plain one does).
 func thousands(n int64) string {
 	s := strconv.FormatInt(n, 10)
-	if len(s) <= 4 {
+	if len(s) <= 3 {
 		return s
 	}
 	var b strings.Builder

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"math"
 	"math/rand/v2"
 	"sort"
 	"time"
@@ -234,6 +235,9 @@ func (r *Run) Probe(_ *analyze.RunInfo, s *analyze.ProbeSample) {
 	at := max(s.At, 0)
 	r.end = max(r.end, at)
 	for _, v := range s.Values {
+		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
+			continue // not a reading a chart can place
+		}
 		k := seriesKey{s.Probe, v.Name}
 		ps := r.seriesIx[k]
 		if ps == nil {

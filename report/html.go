@@ -54,12 +54,14 @@ type page struct {
 	err  error
 }
 
-// esc escapes data for HTML text and attributes. "://" is written as
-// "&#58;//" so that a target URL shown in a table reads the same but the
+// dataEscaper writes, as character references, what could make data look
+// like markup that loads something: a target URL in a table, a probe named
+// "src=//x", a warning quoting "url(…)". The page reads the same, and the
 // file holds nothing a reader (or a test) could take for a link.
-func esc(s string) string {
-	return strings.ReplaceAll(html.EscapeString(s), "://", "&#58;//")
-}
+var dataEscaper = strings.NewReplacer("//", "/&#47;", "=", "&#61;", "(", "&#40;", "@", "&#64;")
+
+// esc escapes data for HTML text and attribute values.
+func esc(s string) string { return dataEscaper.Replace(html.EscapeString(s)) }
 
 func (pg *page) p(format string, a ...any) {
 	if pg.err == nil {
