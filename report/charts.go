@@ -94,6 +94,7 @@ func newPlot(xLabel, yLabel string) *plot.Plot {
 		a.Padding = vg.Points(2)
 	}
 	p.X.Label.Text, p.Y.Label.Text = xLabel, yLabel
+	p.X.Tick.Marker, p.Y.Tick.Marker = cleanTicks{}, cleanTicks{}
 	g := plotter.NewGrid()
 	g.Vertical.Color, g.Horizontal.Color = rgb(0xe6e6e6), rgb(0xe6e6e6)
 	p.Add(g)
@@ -151,7 +152,7 @@ func (a *axisRange) include(v float64) {
 func logRange(a axisRange) axisRange {
 	lo, hi := max(a.lo, 0.001), max(a.hi, 0.001)
 	lo = math.Pow(10, math.Floor(math.Log10(lo)))
-	hi = math.Pow(10, math.Ceil(math.Log10(hi)))
+	hi = niceCeil(hi * 1.05) // a 10 s max ends the axis at 12 s, not 100 s
 	if hi <= lo {
 		hi = lo * 10
 	}
@@ -164,11 +165,16 @@ func logRange(a axisRange) axisRange {
 // down by a third of its height.
 func msTicks(r axisRange) plot.ConstantTicks {
 	var ticks []plot.Tick
+	top := false
 	for d := r.lo; d <= r.hi*1.0001; d *= 10 {
 		ticks = append(ticks, plot.Tick{Value: math.Log10(d), Label: fmtTickMs(d)})
-		for k := 2; k < 10 && d*float64(k) < r.hi; k++ {
+		top = top || math.Abs(d-r.hi) < r.hi*1e-6
+		for k := 2; k < 10 && d*float64(k) < r.hi*0.9999; k++ {
 			ticks = append(ticks, plot.Tick{Value: math.Log10(d * float64(k))})
 		}
+	}
+	if !top {
+		ticks = append(ticks, plot.Tick{Value: math.Log10(r.hi), Label: fmtTickMs(r.hi)})
 	}
 	return ticks
 }
@@ -178,6 +184,26 @@ func fmtTickMs(v float64) string {
 		return strconv.FormatFloat(v, 'g', 3, 64)
 	}
 	return thousands(int64(math.Round(v)))
+}
+
+// cleanTicks are gonum's default ticks labelled without trailing zeros
+// ("2500", not "2500.00") and with thousands grouped.
+type cleanTicks struct{}
+
+func (cleanTicks) Ticks(lo, hi float64) []plot.Tick {
+	ticks := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i := range ticks {
+		if ticks[i].Label == "" {
+			continue
+		}
+		v := ticks[i].Value
+		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+			ticks[i].Label = thousands(int64(v))
+		} else {
+			ticks[i].Label = strconv.FormatFloat(v, 'f', -1, 64)
+		}
+	}
+	return ticks
 }
 
 // thousands writes 5000 as "5 000" (a thin space would not survive
