@@ -5,8 +5,10 @@
 GO      ?= go
 BIN     := bin/queuegap
 PKGS    := ./...
-# The testbed's Debian packages (installed by `make testbed-deps` when missing).
-TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn iproute2 prometheus
+# The testbed's Debian packages (installed by `make testbed-deps` when missing);
+# chromium opens the HTML report in the browser test (report/reporttest), prometheus
+# takes the live metrics in the e2e test.
+TESTBED_PACKAGES := nginx uwsgi uwsgi-plugin-python3 python3-django gunicorn iproute2 prometheus chromium
 # A count, not a duration: go1.26's fuzz coordinator can fail a duration run
 # with a bare "context deadline exceeded" as the time runs out (golang/go#75804,
 # fixed in go1.27); a count has no deadline to race.
@@ -56,8 +58,9 @@ testbed-deps:
 
 # A short run of every fuzz target: the server timing header parsers, the
 # results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat,
-# the response parser, the access-log readers, the probes and the remote-write encoder.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/ ./prom/
+# the response parser, the access-log readers, the probes, the remote-write encoder
+# and the HTML report's escaping.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/ ./prom/ ./report/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
