@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -55,10 +56,12 @@ type runOptions struct {
 	maxBody     int64
 	profile     string
 	probeOptions
-	shard   string
-	startAt string
-	runID   string
-	metrics metricsOptions
+	htmlReport string
+	reportTemp string // the results file made for --report without --out
+	shard      string
+	startAt    string
+	runID      string
+	metrics    metricsOptions
 }
 
 func (o *runOptions) addScheduleFlags(fs *pflag.FlagSet) {
@@ -100,6 +103,7 @@ func (o *runOptions) addOutputFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.queueMetric, "queue-metric", "queue", "Server-Timing metric that carries the queue time")
 	fs.StringVar(&o.appMetric, "app-metric", "app", "Server-Timing metric that carries the app's processing time")
 	fs.StringArrayVar(&o.failIf, "fail-if", nil, "exit 3 when this check is true (repeatable):\n"+indent(analyze.CheckSyntax, "  "))
+	fs.StringVar(&o.htmlReport, "report", "", "write a self-contained HTML report of the run to FILE at its end (as 'queuegap report')")
 	fs.StringVar(&o.hdrLog, "hdr-log", "", "write interval histograms (1 s) to FILE in HdrHistogram's log format; 'queuegap analyze FILE' merges them")
 }
 
@@ -357,6 +361,19 @@ func (o *runOptions) commonPlan(fs *pflag.FlagSet, url string) (session.Plan, er
 		}
 	}
 	p.Out, p.HDRLog = o.out, o.hdrLog
+	if o.htmlReport != "" {
+		if err := session.CheckOutputPath(o.htmlReport); err != nil {
+			return p, usagef("--report %s: %v", o.htmlReport, err)
+		}
+		if o.out == "" {
+			// The report is drawn from the results file: without --out, one
+			// of our own, removed once the report is written.
+			p.Out = filepath.Join(os.TempDir(), fmt.Sprintf("queuegap-report-%d-%d.jsonl", os.Getpid(), time.Now().UnixNano()))
+			o.reportTemp = p.Out
+		} else if o.out == o.htmlReport {
+			return p, usagef("--out and --report name the same file (%s): each output needs its own", o.out)
+		}
+	}
 	if err := o.applyProbes(&p); err != nil {
 		return p, err
 	}
@@ -446,7 +463,10 @@ Examples:
 			if err != nil {
 				return err
 			}
-			return runPlan(p, o.jsonOut, o.quiet, &o.metrics, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			if o.reportTemp != "" {
+				defer os.Remove(o.reportTemp)
+			}
+			return runPlan(p, o.jsonOut, o.quiet, &o.metrics, o.htmlReport, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	fs := cmd.Flags()
@@ -461,8 +481,9 @@ Examples:
 	return cmd
 }
 
-// runPlan validates and runs p, then prints the summary.
-func runPlan(p session.Plan, jsonOut, quiet bool, m *metricsOptions, stdout, stderr io.Writer) (err error) {
+// runPlan validates and runs p, prints the summary and, when htmlReport is
+// set, writes the HTML report of the run's results file (p.Out).
+func runPlan(p session.Plan, jsonOut, quiet bool, m *metricsOptions, htmlReport string, stdout, stderr io.Writer) (err error) {
 	s, err := session.New(p)
 	if err != nil {
 		return err
@@ -522,6 +543,17 @@ func runPlan(p session.Plan, jsonOut, quiet bool, m *metricsOptions, stdout, std
 		return exitError{exitInterrupted, skipped.Error()}
 	}
 	reportErr := report(stdout, &rep.Summary, jsonOut, nil)
+	if htmlReport != "" && rep.Info.Started > 0 {
+		// Whatever the checks said: the report is how they are looked into.
+		if werr := writeReport(htmlReport, []string{s.Plan().Out}, reportOptions{}); werr != nil {
+			fmt.Fprintln(stderr, "queuegap: --report:", werr)
+			if err == nil {
+				err = exitError{exitFailure, "--report: " + werr.Error()}
+			}
+		} else if !quiet {
+			fmt.Fprintln(stderr, "queuegap: report written to", htmlReport)
+		}
+	}
 	switch {
 	case err != nil:
 		return err

@@ -103,7 +103,7 @@ path="/sleep?ms=1000"
 # Both Compose implementations must accept the file, with every profile.
 for c in "${composes[@]}"; do
 	read -r -a cc <<<"$c"
-	for prof in "" two alb loadgen "two alb loadgen"; do
+	for prof in "" two alb loadgen "two alb loadgen" observability; do
 		args=()
 		for p in $prof; do args+=(--profile "$p"); done
 		"${cc[@]}" -f docker-compose.yaml "${args[@]}" config -q || { say "FAIL: $c config rejects docker-compose.yaml (profiles: ${prof:-none})" >&2; exit 1; }
