@@ -230,6 +230,11 @@ func (r *Run) compact() {
 	r.width *= 2
 }
 
+// notCharted are probe values that are settings, not readings: drawn on
+// the queue's axis they would flatten it (somaxconn is thousands). The
+// summary's probe table and its warnings (the somaxconn cap) show them.
+var notCharted = map[string]bool{"somaxconn": true, "expected_backlog": true}
+
 // Probe takes one probe sample (session.ReadOptions.Probe).
 func (r *Run) Probe(_ *analyze.RunInfo, s *analyze.ProbeSample) {
 	at := max(s.At, 0)
@@ -237,6 +242,9 @@ func (r *Run) Probe(_ *analyze.RunInfo, s *analyze.ProbeSample) {
 	for _, v := range s.Values {
 		if math.IsNaN(v.Value) || math.IsInf(v.Value, 0) {
 			continue // not a reading a chart can place
+		}
+		if notCharted[v.Name] {
+			continue
 		}
 		k := seriesKey{s.Probe, v.Name}
 		ps := r.seriesIx[k]

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/probe"
 	"github.com/queuegap/queuegap/report"
 	"github.com/queuegap/queuegap/report/reporttest"
 	"github.com/queuegap/queuegap/session"
@@ -28,11 +29,21 @@ func TestReportOfTestbedRun(t *testing.T) {
 	s := up(t, cfg)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "results.jsonl")
+	// The probes 'testbed up' prints, so the report shows the queue filling.
+	var probes []probe.Spec
+	for _, raw := range s.ProbeSpecs() {
+		sp, err := probe.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		probes = append(probes, sp)
+	}
 	r := drive(t, load{
 		URL:      s.URL() + "/sleep?ms=500",
 		Schedule: loadgen.Schedule{loadgen.Constant{Rate: 12, Duration: 4 * time.Second}},
 		Mode:     loadgen.NewConn,
 		Out:      out,
+		Probes:   probes,
 	})
 
 	run := report.NewRun("results.jsonl")
