@@ -89,6 +89,9 @@ func (s *Summary) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "%d requests were retransmitted after connecting: the accept queue filled between SYN and final ACK\n", s.DataRetrans)
 	}
 	g := s.Generator
+	if g.Bursts > 0 {
+		fmt.Fprintf(&b, "\nbursts: %d, spread max %s (first to last start of one burst)\n", g.Bursts, fmtMs(g.BurstSpreadMaxMs))
+	}
 	if g.FellBehind {
 		fmt.Fprintf(&b, "\nWARNING: the generator itself fell behind its schedule (CPU, scheduling): send lag p99 %s. Latency still counts from the intended send time.\n", fmtMs(g.LagP99Ms))
 	}

@@ -12,15 +12,19 @@ import (
 // RunInfo describes a run: written as the first and last lines of a
 // results file, and passed to Summarize by `run`.
 type RunInfo struct {
-	RunID       string         `json:"run_id,omitempty"`
-	URL         string         `json:"url,omitempty"`
-	Method      string         `json:"method,omitempty"`
-	Schedule    string         `json:"schedule,omitempty"`
-	Rate        float64        `json:"scheduled_rate,omitempty"` // the schedule's mean rate, requests/s (from the schedule, never from what was sent)
-	ConnMode    string         `json:"conn_mode,omitempty"`
-	Connections int            `json:"connections,omitempty"` // the keep-alive pool (--connections)
-	Engine      string         `json:"engine,omitempty"`
-	Shard       string         `json:"shard,omitempty"` // "I/N": this file is shard I of N of the run (run --shard)
+	RunID       string  `json:"run_id,omitempty"`
+	URL         string  `json:"url,omitempty"`
+	Method      string  `json:"method,omitempty"`
+	Schedule    string  `json:"schedule,omitempty"`
+	Rate        float64 `json:"scheduled_rate,omitempty"` // the schedule's mean rate, requests/s (from the schedule, never from what was sent)
+	ConnMode    string  `json:"conn_mode,omitempty"`
+	Connections int     `json:"connections,omitempty"` // the keep-alive pool (--connections)
+	Engine      string  `json:"engine,omitempty"`
+	Shard       string  `json:"shard,omitempty"` // "I/N": this file is shard I of N of the run (run --shard)
+	// Bursts and BurstSpread are the trailer's record of the run's bursts
+	// (GeneratorStats.Bursts, BurstSpreadMaxMs).
+	Bursts      int64          `json:"bursts,omitempty"`
+	BurstSpread time.Duration  `json:"burst_spread_max,omitempty"` // ns
 	Start       time.Time      `json:"start"`
 	Planned     int64          `json:"planned"`      // requests the schedule holds (-1: statistical)
 	Started     int64          `json:"started"`      // requests actually sent
@@ -113,6 +117,11 @@ type GeneratorStats struct {
 	// LimitErrors counts requests that failed on the generator's own limits
 	// (file descriptors, ephemeral ports): not the target's doing.
 	LimitErrors int64 `json:"limit_errors"`
+	// Bursts is how many bursts (several requests due at one instant) the
+	// run sent, and BurstSpreadMaxMs the widest first-to-last start of one:
+	// how far from "at once" the generator's bursts left.
+	Bursts           int64   `json:"bursts,omitempty"`
+	BurstSpreadMaxMs float64 `json:"burst_spread_max_ms,omitempty"`
 }
 
 // Summary is the report of a run or a results file. Its JSON form is what
@@ -248,6 +257,7 @@ func (a *Aggregator) Summarize(info RunInfo, est *Estimates) Summary {
 	// the queue says nothing about the target.
 	s.Generator.Saturated = s.Attribution[CompClientQueue].Share >= saturatedShare && !s.Generator.FellBehind
 	s.Generator.Connections, s.Generator.ConnMode = info.Connections, info.ConnMode
+	s.Generator.Bursts, s.Generator.BurstSpreadMaxMs = info.Bursts, durMs(info.BurstSpread)
 	if a.limitErrors > 0 {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("%d requests failed on the generator's own limits (file descriptors or ephemeral ports), not the target's: raise 'ulimit -n', use keep-alive, or spread the load", a.limitErrors))
 	}

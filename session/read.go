@@ -185,6 +185,8 @@ func combineRuns(runs []analyze.RunInfo) analyze.RunInfo {
 		info.SendWindow = max(info.SendWindow, r.SendWindow)
 		info.Elapsed = max(info.Elapsed, r.Elapsed)
 		info.Interrupted = info.Interrupted || r.Interrupted
+		info.Bursts += r.Bursts
+		info.BurstSpread = max(info.BurstSpread, r.BurstSpread)
 		info.Complete = info.Complete && r.Complete
 		if r.RunID != info.RunID {
 			info.RunID, info.URL, info.Schedule = "", "", "(several runs)"

@@ -227,6 +227,7 @@ func (s *Session) Run(ctx context.Context, outs ...Output) (*Report, error) {
 
 	final := est.Estimates()
 	info.Started, info.NotSent, info.SendWindow, info.Elapsed = stats.Started, stats.NotSent, stats.SendWindow, stats.Elapsed
+	info.Bursts, info.BurstSpread = stats.Bursts, stats.BurstSpreadMax
 	info.Interrupted = ctx.Err() != nil
 	info.Estimates = final.Info()
 	for i, o := range all {
