@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/queuegap/queuegap/analyze"
+	"github.com/queuegap/queuegap/probe"
 	"github.com/queuegap/queuegap/session"
 	"github.com/queuegap/queuegap/testbed/stack"
 )
@@ -177,6 +178,11 @@ type Figures struct {
 	Gateway504   int64              `json:"504"`
 	Refused      int64              `json:"refused"`
 	Timeouts     int64              `json:"timeouts"`
+	// From the testbed's probes: the most uWSGI workers busy at once (-1:
+	// no stats server, e.g. gunicorn), the app's mean and peak CPU in cores.
+	BusyMax    float64 `json:"busy_workers_max"`
+	AppCPUMean float64 `json:"app_cpu_mean"`
+	AppCPUMax  float64 `json:"app_cpu_max"`
 }
 
 func figures(s *analyze.Summary) Figures {
@@ -202,6 +208,18 @@ func figures(s *analyze.Summary) Figures {
 	f.Gateway504 = o[analyze.OutcomeGatewayTimeout]
 	f.Refused = o["refused"] + o["connect_timeout"]
 	f.Timeouts = o["timeout"]
+	f.BusyMax = -1
+	for _, p := range s.Probes {
+		for _, v := range p.Values {
+			switch {
+			case p.Kind == "uwsgi" && v.Name == "busy":
+				f.BusyMax = max(f.BusyMax, v.Max)
+			case p.Kind == "process" && v.Name == "cpu":
+				f.AppCPUMean += v.Mean
+				f.AppCPUMax = max(f.AppCPUMax, v.Max)
+			}
+		}
+	}
 	return f
 }
 
@@ -274,6 +292,14 @@ func (p *Plan) runCell(ctx context.Context, c Cell) (Result, error) {
 		return Result{}, fmt.Errorf("cell %d (%s): %w", c.Index, c.Label, err)
 	}
 	plan.Checks = nil // constraints are judged here, on the cell's summary
+	// The probes that fit this cell's testbed: its queues, workers, CPU.
+	for _, raw := range s.ProbeSpecs() {
+		sp, err := probe.Parse(raw)
+		if err != nil {
+			return Result{}, fmt.Errorf("cell %d (%s): probe %s: %w", c.Index, c.Label, raw, err)
+		}
+		plan.Probes = append(plan.Probes, sp)
+	}
 	sess, err := session.New(plan)
 	if err != nil {
 		return Result{}, fmt.Errorf("cell %d (%s): %w", c.Index, c.Label, err)

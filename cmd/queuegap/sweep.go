@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -227,6 +228,21 @@ func runSweep(o *sweepOptions, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "sweep: [%d/%d] %s — %v elapsed, about %v left\n", pr.Done+1, pr.Total, pr.Cell.Label, pr.Elapsed.Round(time.Second), pr.Left.Round(time.Second))
 	})
 	printSweep(stdout, p, rs)
+	if len(rs) > 0 {
+		// The cells side by side, best first (a report holds six columns).
+		var files []string
+		for _, r := range sweep.Sorted(p, rs) {
+			if len(files) < 6 {
+				files = append(files, r.File)
+			}
+		}
+		path := filepath.Join(dir, "report.html")
+		if rerr := writeReport(path, files, reportOptions{Title: "sweep of " + o.profile}); rerr != nil {
+			fmt.Fprintln(stderr, "queuegap: sweep report:", rerr)
+		} else {
+			fmt.Fprintf(stderr, "sweep: report of the %d best cells: %s\n", len(files), path)
+		}
+	}
 	switch {
 	case ctx.Err() != nil:
 		return exitError{exitInterrupted, fmt.Sprintf("interrupted: %d of %d cells finished (kept in %s)", len(rs), len(cells), dir)}
@@ -245,7 +261,7 @@ func printSweep(w io.Writer, p *sweep.Plan, rs []sweep.Result) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "%-40s %8s %9s %9s %8s %9s %5s %5s %7s %12s\n", "cell", "requests", "p50", "p99", "backlog", "syn_retry", "502", "504", "refused", p.Objective)
+	fmt.Fprintf(w, "%-40s %8s %9s %9s %8s %9s %5s %5s %7s %5s %8s %12s\n", "cell", "requests", "p50", "p99", "backlog", "syn_retry", "502", "504", "refused", "busy", "app cpu", p.Objective)
 	for _, r := range sweep.Sorted(p, rs) {
 		f := r.Figures
 		obj := "no data"
@@ -255,8 +271,12 @@ func printSweep(w io.Writer, p *sweep.Plan, rs []sweep.Result) {
 		if !r.Passed {
 			obj += " ✗"
 		}
-		fmt.Fprintf(w, "%-40s %8d %9s %9s %7.0f%% %8.0f%% %5d %5d %7d %12s\n", r.Label, f.Requests, fmtMs(f.P50Ms), fmtMs(f.P99Ms),
-			100*f.BacklogShare, 100*f.SynShare, f.Gateway502, f.Gateway504, f.Refused, obj)
+		busy := "–"
+		if f.BusyMax >= 0 {
+			busy = strconv.FormatFloat(f.BusyMax, 'f', 0, 64)
+		}
+		fmt.Fprintf(w, "%-40s %8d %9s %9s %7.0f%% %8.0f%% %5d %5d %7d %5s %7.0f%% %12s\n", r.Label, f.Requests, fmtMs(f.P50Ms), fmtMs(f.P99Ms),
+			100*f.BacklogShare, 100*f.SynShare, f.Gateway502, f.Gateway504, f.Refused, busy, 100*f.AppCPUMean, obj)
 	}
 	dir := "lowest"
 	if p.Maximize {

@@ -63,6 +63,18 @@ func TestSweepFourCells(t *testing.T) {
 	if err != nil || !complete || len(cells) != 4 {
 		t.Errorf("sweep.json: %v cells, complete %v, %v", cells, complete, err)
 	}
+	// The report puts the cells side by side, the best first.
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best != nil {
+		first := strings.Index(string(page), "workers-6")
+		other := strings.Index(string(page), "workers-2")
+		if first < 0 || other >= 0 && other < first {
+			t.Errorf("report.html does not show the best cell (%s) first", best[1])
+		}
+	}
 	files, _ := filepath.Glob(filepath.Join(dir, "cell-*.jsonl"))
 	if len(files) != 4 {
 		t.Errorf("%d cell results files, want 4: %v", len(files), files)
