@@ -4,10 +4,8 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -252,46 +250,14 @@ func TestNoAllocationsPerRequestMix(t *testing.T) {
 	forEachEngine(t, func(t *testing.T, engine Engine) {
 		srv := fastServer(t)
 		base := "http://" + srv.ln.Addr().String()
-		run := func(n int) uint64 {
+		assertFewAllocsPerRequest(t, func(n int, sink Sink) (Config, func()) {
 			c, err := NewClient(ClientConfig{Connections: 4, RunID: "r", Mix: []Request{
 				{Weight: 5, URL: base + "/a"}, {Weight: 2, URL: base + "/b", Method: "POST", Body: []byte("x")}, {Weight: 1, URL: base + "/c"}}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			var got atomic.Int64
-			r, err := NewRunner(Config{Engine: engine, Lanes: []Lane{{Client: c, Seed: 1,
-				Schedule: Schedule{Constant{Rate: 5000, Duration: time.Duration(n) * time.Second / 5000}},
-				Retry:    Retry{OnTimeout: 2, After: time.Second, OnStatus: 2, Statuses: []int{503}}}},
-				Sink: SinkFunc(func(rec *Record) {
-					if rec.Status == 200 {
-						got.Add(1)
-					}
-				})})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runtime.GC()
-			var before, after runtime.MemStats
-			runtime.ReadMemStats(&before)
-			r.Run(context.Background())
-			runtime.ReadMemStats(&after)
-			if got.Load() != int64(n) {
-				t.Fatalf("%d of %d ok", got.Load(), n)
-			}
-			return after.Mallocs - before.Mallocs
-		}
-		// Mallocs counts the whole process: another test's goroutines
-		// winding down can add to one attempt, never take away, so the
-		// best of three is the run's own figure.
-		var small, large uint64
-		perRequest := math.Inf(1)
-		for try := 0; try < 3 && perRequest > 0.2; try++ {
-			small, large = run(500), run(3500)
-			perRequest = (float64(large) - float64(small)) / 3000
-		}
-		if perRequest > 0.2 {
-			t.Fatalf("%.2f allocations per request (%d for 500, %d for 3500)", perRequest, small, large)
-		}
+			return Config{Engine: engine, Sink: sink, Lanes: []Lane{{Client: c, Seed: 1, Schedule: rate5000(n),
+				Retry: Retry{OnTimeout: 2, After: time.Second, OnStatus: 2, Statuses: []int{503}}}}}, c.Close
+		})
 	})
 }
