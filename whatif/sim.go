@@ -124,8 +124,8 @@ type sim struct {
 	// Under overload nearly every pending event is a timeout: this keeps
 	// 100k requests well under a second.
 	lanes []fifo
-	reps []*replica
-	rr   int
+	reps  []*replica
+	rr    int
 
 	inflight int // requests not yet answered (at the client)
 
