@@ -13,7 +13,16 @@ import (
 type SynSchedule struct {
 	Retries []time.Duration
 	GiveUp  time.Duration
+	// Slack is how late each retransmission timer may fire: the kernel's
+	// timer wheel rounds a 1–2 s timeout up to its level's granularity
+	// (8 jiffies, 32 ms at HZ 250). Measured on the testbed: nginx's
+	// connects after one retry took 1.006–1.031 s, after two 2.03–2.05 s.
+	// Each retransmission is late by a uniform draw from [0, Slack).
+	Slack time.Duration
 }
+
+// DefaultSlack is SynSchedule.Slack as measured (see there).
+const DefaultSlack = 32 * time.Millisecond
 
 // LinuxSYN is Linux's schedule for net.ipv4.tcp_syn_retries = retries and
 // tcp_syn_linear_timeouts = linear (Linux ≥ 6.5; 0 before): the initial
@@ -52,7 +61,9 @@ func SystemSYN() SynSchedule {
 		}
 		return n
 	}
-	return LinuxSYN(read("tcp_syn_retries", 6), read("tcp_syn_linear_timeouts", 4))
+	s := LinuxSYN(read("tcp_syn_retries", 6), read("tcp_syn_linear_timeouts", 4))
+	s.Slack = DefaultSlack
+	return s
 }
 
 // Load balancing across replicas.
@@ -81,6 +92,12 @@ type Config struct {
 	ClientConnectTimeout time.Duration `json:"client_connect_timeout_ns"`
 	// Cores per replica for the processing's CPU part (0: unlimited).
 	Cores float64 `json:"cores,omitempty"`
+	// AcceptDelay is how long a free worker takes to take a queued
+	// connection: the worker's time outside the app's own timer (accept,
+	// request parsing, response writing, waking up) — the connection keeps
+	// its place in the queue meanwhile. Fitted from a measured run
+	// (FitAcceptDelay); measured on the testbed ≈ 5–10 ms.
+	AcceptDelay time.Duration `json:"accept_delay_ns"`
 	// Respawn is how long a killed worker is gone.
 	Respawn time.Duration `json:"respawn_ns"`
 	SYN     SynSchedule   `json:"-"`
@@ -122,8 +139,12 @@ func (c Config) Validate() error {
 			c.ConnectTimeout, c.ReadTimeout, c.ClientTimeout, c.ClientConnectTimeout)
 	case c.Cores < 0 || c.Cores > 1e6 || c.Cores != c.Cores:
 		return fmt.Errorf("cores %v: want ≥ 0 (0: unlimited)", c.Cores)
+	case c.AcceptDelay < 0 || c.AcceptDelay > time.Minute:
+		return fmt.Errorf("accept delay %v: want 0 to 1m", c.AcceptDelay)
 	case c.Respawn < 0:
 		return fmt.Errorf("respawn %v: want ≥ 0", c.Respawn)
+	case c.SYN.Slack < 0 || c.SYN.Slack > time.Second:
+		return fmt.Errorf("SYN timer slack %v: want 0 to 1s", c.SYN.Slack)
 	case len(c.SYN.Retries) > 64:
 		return fmt.Errorf("SYN schedule of %d retries: at most 64", len(c.SYN.Retries))
 	}

@@ -18,6 +18,7 @@ type Percentiles struct {
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
 	Max   float64 `json:"max_ms"`
+	Mean  float64 `json:"mean_ms"`
 }
 
 func percentiles(h *hdrhistogram.Histogram) Percentiles {
@@ -26,7 +27,7 @@ func percentiles(h *hdrhistogram.Histogram) Percentiles {
 	}
 	ms := func(us int64) float64 { return float64(us) / 1000 }
 	return Percentiles{Count: h.TotalCount(), P50: ms(h.ValueAtQuantile(50)), P90: ms(h.ValueAtQuantile(90)),
-		P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max())}
+		P99: ms(h.ValueAtQuantile(99)), Max: ms(h.Max()), Mean: h.Mean() / 1000}
 }
 
 // EndpointPrediction is one endpoint's predicted client time.
@@ -124,4 +125,44 @@ func (s *sim) prediction(elapsed time.Duration) *Prediction {
 		}
 	}
 	return p
+}
+
+// FitAcceptDelay finds the accept delay (Config.AcceptDelay) with which
+// the model of the measured setting gives the measured mean client time:
+// the worker's time per request beyond what the app reports, which the
+// server's timing cannot show but the waves of a queue do. The mean grows
+// with the delay, so a bisection over [0, 100 ms] takes a dozen
+// simulations. A run without queueing says nothing about it: 0.
+func FitAcceptDelay(w *Workload, measured Config, measuredMean time.Duration, seed uint64) (time.Duration, error) {
+	mean := func(d time.Duration) (float64, error) {
+		c := measured
+		c.AcceptDelay = d
+		p, err := Predict(w, c, seed)
+		if err != nil {
+			return 0, err
+		}
+		return p.Total.Mean, nil
+	}
+	want := float64(measuredMean) / float64(time.Millisecond)
+	lo, hi := time.Duration(0), 100*time.Millisecond
+	m, err := mean(lo)
+	if err != nil || m >= want {
+		return 0, err
+	}
+	if m, err = mean(hi); err != nil || m <= want {
+		return hi, err
+	}
+	for hi-lo > 100*time.Microsecond {
+		mid := (lo + hi) / 2
+		m, err := mean(mid)
+		if err != nil {
+			return 0, err
+		}
+		if m < want {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return ((lo + hi) / 2).Round(100 * time.Microsecond), nil
 }

@@ -58,6 +58,7 @@ const (
 	evRespawn               // a killed worker is back
 	evTick                  // the autoscaler's period
 	evReady                 // a new replica is ready
+	evAccept                // a worker takes the oldest queued connection
 )
 
 // Request phases.
@@ -66,6 +67,14 @@ const (
 	pQueued
 	pRunning
 	pGone // off the server: done, killed, refused or abandoned while connecting
+	// pHalfOpen: the SYN got through but the final ACK found the queue full
+	// and was dropped; the connecting side thinks it is connected and its
+	// request waits for a retransmission to find room. Measured on the
+	// testbed, such connections joined the queue as fast as the workers
+	// emptied it (the waves went on without a gap), not on the 200 ms,
+	// 400 ms … of a data retransmission: the model moves them in as soon as
+	// there is room, oldest first.
+	pHalfOpen
 )
 
 type event struct {
@@ -86,6 +95,7 @@ type rq struct {
 	over       time.Duration
 	est, start time.Duration
 	syn        uint8
+	slack      time.Duration // the SYN retransmissions' accumulated lateness
 	phase      uint8
 	answered   bool
 	hasEst     bool
@@ -94,18 +104,33 @@ type rq struct {
 }
 
 type replica struct {
-	queue    []int32 // ring
-	qhead    int
-	qn       int
-	qcap     int
-	free     int
-	conns    int // nginx's open connections to it (least_conn)
-	cpuSet   []int32
-	cpuLast  time.Duration
-	cpuGen   uint32
-	cpuUsed  float64 // core-ns used
-	ready    bool
-	draining bool
+	queue     []int32 // ring
+	qhead     int
+	qn        int
+	qcap      int
+	free      int // idle workers
+	accepting int // workers about to take a queued connection (Config.AcceptDelay)
+	conns     int // nginx's open connections to it (least_conn)
+	cpuSet    []int32
+	cpuLast   time.Duration
+	cpuGen    uint32
+	cpuUsed   float64 // core-ns used
+	ready     bool
+	draining  bool
+	// The SYN retransmissions a kernel timer fires at one instant are all
+	// checked against the queue before any of their handshakes completes
+	// (seen on the testbed: 30 retransmitted SYNs of a burst all connected
+	// at 1.03 s into a queue with room for 9): when the first of an instant
+	// found room, the rest pass too and those beyond the room are half-open.
+	batchT   time.Duration
+	batchOK  bool
+	halfOpen []slot // FIFO of half-open connections
+}
+
+// slot names a request slot as it was (a slot is reused once released).
+type slot struct {
+	id  int32
+	gen uint32
 }
 
 // sim is one simulation run.
@@ -319,7 +344,7 @@ func (s *sim) arrive(a Arrival) {
 	if !s.cfg.Proxy {
 		s.pushLane(laneCliConn, event{t: a.At + s.cfg.ClientConnectTimeout, kind: evCliConnT, id: id, gen: q.gen})
 	}
-	s.connect(id)
+	s.connect(id, false)
 }
 
 // pick chooses a replica the way nginx does.
@@ -347,21 +372,26 @@ func (s *sim) pick() int {
 	return best
 }
 
-// connect is one SYN reaching the app's listening socket.
-func (s *sim) connect(id int32) {
+// connect is one SYN reaching the app's listening socket; retrans says
+// it is a retransmission (fired by a timer, with others due then).
+func (s *sim) connect(id int32, retrans bool) {
 	q := &s.reqs[id]
 	r := s.reps[q.rep]
-	if r.qn < r.qcap {
-		q.phase, q.est, q.hasEst = pQueued, s.now, true
-		if r.qn == len(r.queue) {
-			r.grow()
-		}
-		r.queue[(r.qhead+r.qn)%len(r.queue)] = id
-		r.qn++
+	batch := retrans && s.cfg.Socket == "tcp" && r.batchT == s.now
+	if retrans && !batch {
+		r.batchT, r.batchOK = s.now, r.qn < r.qcap
+	}
+	if r.qn < r.qcap || (batch && r.batchOK) {
+		q.est, q.hasEst = s.now, true
 		if s.cfg.Proxy {
 			s.pushLane(laneRead, event{t: s.now + s.cfg.ReadTimeout, kind: evRead, id: id, gen: q.gen})
 		}
-		s.dispatch(r)
+		if r.qn >= r.qcap {
+			q.phase = pHalfOpen
+			r.halfOpen = append(r.halfOpen, slot{id, q.gen})
+			return
+		}
+		s.enqueue(r, id)
 		return
 	}
 	if s.cfg.Socket == "unix" {
@@ -372,12 +402,56 @@ func (s *sim) connect(id int32) {
 	if q.syn == 0 && s.cfg.Proxy {
 		s.pushLane(laneConnT, event{t: q.at + s.cfg.ConnectTimeout, kind: evConnT, id: id, gen: q.gen})
 	}
+	if sl := s.cfg.SYN.Slack; sl > 0 {
+		q.slack += time.Duration(s.rng.Int64N(int64(sl)))
+	}
 	if k := int(q.syn); k < len(s.cfg.SYN.Retries) {
 		q.syn++
-		s.pushLane(laneSyn+k, event{t: q.at + s.cfg.SYN.Retries[k], kind: evSyn, id: id, gen: q.gen})
+		e := event{t: q.at + s.cfg.SYN.Retries[k] + q.slack, kind: evSyn, id: id, gen: q.gen}
+		if q.slack > 0 {
+			s.push(e) // late by a draw each: no longer in arrival order
+		} else {
+			s.pushLane(laneSyn+k, e)
+		}
 		return
 	}
-	s.pushLane(laneGiveUp, event{t: q.at + s.cfg.SYN.GiveUp, kind: evGiveUp, id: id, gen: q.gen})
+	e := event{t: q.at + s.cfg.SYN.GiveUp + q.slack, kind: evGiveUp, id: id, gen: q.gen}
+	if q.slack > 0 {
+		s.push(e)
+	} else {
+		s.pushLane(laneGiveUp, e)
+	}
+}
+
+// refill moves half-open connections into the room the queue has.
+func (s *sim) refill(r *replica) {
+	k := 0
+	for k < len(r.halfOpen) && r.qn < r.qcap {
+		h := r.halfOpen[k]
+		k++
+		if q := &s.reqs[h.id]; q.gen == h.gen && q.phase == pHalfOpen {
+			q.phase = pQueued
+			if r.qn == len(r.queue) {
+				r.grow()
+			}
+			r.queue[(r.qhead+r.qn)%len(r.queue)] = h.id
+			r.qn++
+		}
+	}
+	if k > 0 {
+		r.halfOpen = append(r.halfOpen[:0], r.halfOpen[k:]...)
+	}
+}
+
+// enqueue puts an established connection at the back of the accept queue.
+func (s *sim) enqueue(r *replica, id int32) {
+	s.reqs[id].phase = pQueued
+	if r.qn == len(r.queue) {
+		r.grow()
+	}
+	r.queue[(r.qhead+r.qn)%len(r.queue)] = id
+	r.qn++
+	s.dispatch(r)
 }
 
 func (r *replica) grow() {
@@ -388,28 +462,44 @@ func (r *replica) grow() {
 	r.queue, r.qhead = nq, 0
 }
 
-// dispatch hands queued connections to free workers, oldest first.
+// dispatch hands queued connections to free workers, oldest first; with
+// an accept delay each takes its connection that much later, the
+// connection holding its place in the queue meanwhile.
 func (s *sim) dispatch(r *replica) {
-	for r.free > 0 && r.qn > 0 {
-		id := r.queue[r.qhead]
-		r.qhead = (r.qhead + 1) % len(r.queue)
-		r.qn--
-		r.free--
-		q := &s.reqs[id]
-		q.phase, q.start, q.started = pRunning, s.now, true
-		if h := s.cfg.Harakiri; h > 0 {
-			// uWSGI's master looks once a second: the kill comes within a second after H.
-			s.push(event{t: s.now + h + time.Duration(s.rng.Int64N(int64(time.Second))), kind: evKill, id: id, gen: q.gen})
+	if d := s.cfg.AcceptDelay; d > 0 {
+		for r.free > 0 && r.qn > r.accepting {
+			r.free--
+			r.accepting++
+			s.push(event{t: s.now + d, kind: evAccept, id: s.repIndex(r)})
 		}
-		if q.cpu > 0 {
-			s.cpuAdvance(r)
-			q.inCPU = true
-			r.cpuSet = append(r.cpuSet, id)
-			s.cpuSchedule(r)
-			continue
-		}
-		s.push(event{t: s.now + q.io, kind: evDone, id: id, gen: q.gen})
+		return
 	}
+	for r.free > 0 && r.qn > 0 {
+		r.free--
+		s.take1(r)
+	}
+}
+
+// take1 starts the oldest queued connection on a worker already counted busy.
+func (s *sim) take1(r *replica) {
+	id := r.queue[r.qhead]
+	r.qhead = (r.qhead + 1) % len(r.queue)
+	r.qn--
+	s.refill(r)
+	q := &s.reqs[id]
+	q.phase, q.start, q.started = pRunning, s.now, true
+	if h := s.cfg.Harakiri; h > 0 {
+		// uWSGI's master looks once a second: the kill comes within a second after H.
+		s.push(event{t: s.now + h + time.Duration(s.rng.Int64N(int64(time.Second))), kind: evKill, id: id, gen: q.gen})
+	}
+	if q.cpu > 0 {
+		s.cpuAdvance(r)
+		q.inCPU = true
+		r.cpuSet = append(r.cpuSet, id)
+		s.cpuSchedule(r)
+		return
+	}
+	s.push(event{t: s.now + q.io, kind: evDone, id: id, gen: q.gen})
 }
 
 func (s *sim) cpuRate(n int) float64 {
@@ -473,6 +563,16 @@ func (s *sim) handle(e event, arrivalsLeft bool) {
 			s.push(event{t: s.now + next, kind: evTick})
 		}
 		return
+	case evAccept:
+		r := s.reps[e.id]
+		r.accepting--
+		if r.qn > 0 {
+			s.take1(r)
+			s.dispatch(r) // the room it made may have let half-open connections in
+		} else {
+			r.free++
+		}
+		return
 	case evReady:
 		s.reps[e.id].ready = true
 		s.reps[e.id].cpuLast = s.now
@@ -510,8 +610,9 @@ func (s *sim) handle(e event, arrivalsLeft bool) {
 	switch e.kind {
 	case evSyn:
 		if q.phase == pConnecting {
-			s.connect(e.id)
+			s.connect(e.id, true)
 		}
+
 	case evGiveUp, evConnT, evCliConnT:
 		if q.phase != pConnecting {
 			return
@@ -526,15 +627,18 @@ func (s *sim) handle(e event, arrivalsLeft bool) {
 			s.answer(e.id, oWorkerKilled, true)
 		}
 	case evRead:
-		if !q.answered && (q.phase == pQueued || q.phase == pRunning) {
+		if !q.answered && (q.phase == pQueued || q.phase == pRunning || q.phase == pHalfOpen) {
+			if q.phase == pHalfOpen {
+				q.phase = pGone // nginx closes; the server never had it
+			}
 			s.answer(e.id, oGatewayTimeout, true)
 		}
 	case evCli:
 		if q.answered {
 			return
 		}
-		if q.phase == pConnecting {
-			q.phase = pGone // the SYNs stop with the client
+		if q.phase == pConnecting || q.phase == pHalfOpen {
+			q.phase = pGone // the SYNs (or the request's retransmissions) stop with the client
 		}
 		s.answer(e.id, oTimeout, false)
 	case evDone:

@@ -230,3 +230,29 @@ func TestLinuxSYN(t *testing.T) {
 		}
 	}
 }
+
+// With an accept delay a burst fills the queue before any worker takes a
+// connection: unix listen 4 serves the 5 the queue holds, not 5 + 4 (the
+// testbed measured 5 of 40), and each wave takes the delay longer.
+func TestPredictAcceptDelay(t *testing.T) {
+	p, err := Predict(burst(40, 300*time.Millisecond, 0), cfgWith(func(c *Config) { c.Socket, c.Listen, c.AcceptDelay = "unix", 4, 8*time.Millisecond }), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Outcomes["ok"] != 5 || p.Outcomes["proxy_refused"] != 35 {
+		t.Errorf("outcomes %v: want 5 ok, 35 proxy_refused", p.Outcomes)
+	}
+	w := burst(40, 300*time.Millisecond, 0)
+	p, err = Predict(w, cfgWith(func(c *Config) { c.AcceptDelay = 8 * time.Millisecond }), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 10 * 308.0; math.Abs(p.Total.Max-want) > 5 {
+		t.Errorf("last wave at %.1f ms, want %.0f", p.Total.Max, want)
+	}
+	// Fitting finds the delay back from the mean.
+	d, err := FitAcceptDelay(w, cfgWith(func(c *Config) {}), time.Duration(p.Total.Mean*float64(time.Millisecond)), 1)
+	if err != nil || d < 7500*time.Microsecond || d > 8500*time.Microsecond {
+		t.Errorf("FitAcceptDelay = %v, %v; want ≈ 8ms", d, err)
+	}
+}

@@ -80,7 +80,7 @@ Start with:
 		}
 		return needsSubcommand(cmd, args)
 	}
-	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd(), newTestbedCmd(), newProfilesCmd(), newMergeCmd())
+	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newTargetCmd(), newTestbedCmd(), newProfilesCmd(), newMergeCmd(), newWhatifCmd())
 	return root
 }
 
