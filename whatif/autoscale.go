@@ -279,8 +279,16 @@ type Recommendation struct {
 func Recommend(w *Workload, cfg Config, p Policy, bucket time.Duration, seed uint64) (*Recommendation, error) {
 	slots := cfg.Workers * cfg.Threads
 	rec := &Recommendation{Slots: slots}
-	var procP99, cpuShare, n float64
-	for _, e := range w.Endpoints {
+	var procP99, cpuTime, procTime float64
+	means := make([]float64, len(w.Endpoints))
+	for i, e := range w.Endpoints {
+		means[i] = float64(e.Fixed)
+		if len(e.Samples) > 0 {
+			means[i] = 0
+			for _, d := range e.Samples {
+				means[i] += float64(d) / float64(len(e.Samples))
+			}
+		}
 		pp := float64(e.Fixed)
 		if len(e.Samples) > 0 {
 			h := hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 2)
@@ -292,13 +300,14 @@ func Recommend(w *Workload, cfg Config, p Policy, bucket time.Duration, seed uin
 		procP99 = max(procP99, pp)
 	}
 	for _, a := range w.Arrivals {
-		cpuShare += w.Endpoints[a.Endpoint].CPUShare
-		n++
+		procTime += means[a.Endpoint]
+		cpuTime += means[a.Endpoint] * w.Endpoints[a.Endpoint].CPUShare
 	}
 	rec.BoundMs = 2 * procP99 / float64(time.Millisecond)
-	if cpuShare > 0 && cfg.Cores > 0 {
-		target := 0.7
-		rec.Workers = max(1, int(target*cfg.Cores/(cpuShare/n)/float64(cfg.Threads)))
+	if cpuTime > 0 && cfg.Cores > 0 {
+		// A busy worker computes this share of its time: at the HPA's 70 % the cores carry
+		// 0.7 × cores ÷ share of them.
+		rec.Workers = max(1, int(0.7*cfg.Cores/(cpuTime/procTime)/float64(cfg.Threads)+1e-9))
 	}
 	seen := map[float64]bool{}
 	for _, k := range []float64{2, 1.5, 1, 0.75, 0.5} {

@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/queuegap/queuegap/analyze"
+	"github.com/queuegap/queuegap/loadgen"
+	"github.com/queuegap/queuegap/profiles"
 	"github.com/queuegap/queuegap/session"
 	"github.com/queuegap/queuegap/whatif"
 )
@@ -380,7 +385,302 @@ func printWhatif(out io.Writer, rep *whatifReport) {
 	}
 }
 
+type autoscaleOptions struct {
+	profile                            string
+	workers, threads, listen           int
+	cores, targetCPU, targetValue      float64
+	min, max                           int
+	interval, upDelay, downAfter       time.Duration
+	bucket, clientTimeout, readTimeout time.Duration
+	apps, cpuShares                    []string
+	seed                               uint64
+	jsonOut                            bool
+}
+
 func newWhatifAutoscaleCmd() *cobra.Command {
-	return &cobra.Command{Use: "autoscale", Short: "Compare a CPU autoscaler with a concurrency (KEDA) autoscaler", Hidden: true,
-		RunE: func(cmd *cobra.Command, args []string) error { return usagef("not yet") }}
+	o := &autoscaleOptions{}
+	cmd := &cobra.Command{
+		Use:   "autoscale RESULTS... | autoscale --profile NAME|FILE",
+		Short: "Compare a CPU autoscaler with a concurrency (KEDA) autoscaler over a run's or a profile's timeline",
+		Long: `Simulate the same traffic against replicas that two autoscalers add and remove:
+
+  cpu          the Kubernetes HPA on CPU utilisation: desired = ceil(replicas ×
+               utilisation ÷ --target-cpu), nothing within 10 % of the target.
+               For an I/O-bound app the CPU stays low while the workers are all
+               busy: it adds too few replicas and the backlog grows.
+  concurrency  the KEDA HTTP add-on: desired = ceil(requests in flight ÷
+               --target-value) — in flight at the proxy, backlog included.
+
+Both decide every --interval, bounded by --min/--max; a new replica takes
+traffic --scale-up-delay after it is asked for and one goes only when every
+decision over --scale-down-after wanted fewer. The table shows, per interval,
+the rate, the replicas, their CPU and the clients' p99 under each; then the
+recommendation: the largest targetValue (of 2, 1.5, 1, 0.75, 0.5 × workers ×
+threads) that keeps p99 within twice the processing p99, and how many workers
+a replica's cores carry (--json for the whole timeline, to chart).
+
+The traffic: the results of a run (its arrivals and processing times), or a
+profile's timeline with each request's processing time from its path — the
+testbed's views: /sleep?ms=N is N ms of I/O wait, /cpu?ms=N N ms of CPU,
+/fast 2 ms of CPU — or --app NAME=DURATION[:CPU_SHARE].
+
+` + whatifAssumptions + `
+
+Examples:
+  queuegap whatif autoscale --profile morning-ramp --workers 4 --cores 1
+  queuegap whatif autoscale --profile morning-ramp --target-value 4 --scale-up-delay 30s
+  queuegap whatif autoscale results.jsonl --cpu-share 0.1 --cores 1 --json
+
+` + exitCodesHelp,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if (len(args) == 0) == (o.profile == "") {
+				return usagef("whatif autoscale takes results files or --profile (one of them)")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(args, cmd.OutOrStdout()) },
+	}
+	fs := cmd.Flags()
+	cp, kp := whatif.DefaultPolicy(whatif.PolicyCPU), whatif.DefaultPolicy(whatif.PolicyConcurrency)
+	fs.StringVar(&o.profile, "profile", "", "a shipped profile's name or a profile file, instead of results")
+	fs.IntVar(&o.workers, "workers", 4, "workers per replica")
+	fs.IntVar(&o.threads, "threads", 1, "threads per worker")
+	fs.IntVar(&o.listen, "listen", 100, "listen backlog per replica")
+	fs.Float64Var(&o.cores, "cores", 1, "cores per replica (the CPU autoscaler's 100 %)")
+	fs.Float64Var(&o.targetCPU, "target-cpu", 100*cp.TargetCPU, "the CPU policy's target utilisation, %")
+	fs.Float64Var(&o.targetValue, "target-value", 0, "the concurrency policy's targetValue (default: the recommended one)")
+	fs.IntVar(&o.min, "min", cp.Min, "fewest replicas")
+	fs.IntVar(&o.max, "max", cp.Max, "most replicas")
+	fs.DurationVar(&o.interval, "interval", cp.Interval, "how often each autoscaler decides")
+	fs.DurationVar(&o.upDelay, "scale-up-delay", kp.ScaleUpDelay, "from a decision to the new replica taking traffic")
+	fs.DurationVar(&o.downAfter, "scale-down-after", kp.ScaleDownAfter, "stabilisation window before a replica goes")
+	fs.DurationVar(&o.bucket, "bucket", 10*time.Second, "the table's interval")
+	fs.DurationVar(&o.clientTimeout, "client-timeout", 30*time.Second, "the clients' timeout per request")
+	fs.DurationVar(&o.readTimeout, "read-timeout", 60*time.Second, "nginx's read timeout")
+	fs.StringArrayVar(&o.apps, "app", nil, "with --profile: NAME=DURATION[:CPU_SHARE], a request's processing time by its name (repeatable)")
+	fs.StringArrayVar(&o.cpuShares, "cpu-share", nil, "with results: FRACTION or NAME=FRACTION of processing that needs a core (repeatable)")
+	fs.Uint64Var(&o.seed, "seed", 1, "seed of the simulation's draws")
+	fs.BoolVar(&o.jsonOut, "json", false, "print both timelines and the recommendation as one JSON object")
+	return cmd
+}
+
+// testbedProcessing is the processing time the testbed's views take, by path.
+func testbedProcessing(path string) (whatif.Processing, bool) {
+	u, err := url.Parse(path)
+	if err != nil {
+		return whatif.Processing{}, false
+	}
+	ms := func() (time.Duration, bool) {
+		n, err := strconv.ParseFloat(u.Query().Get("ms"), 64)
+		if err != nil || n < 0 || n > 3.6e6 {
+			return 0, false
+		}
+		return time.Duration(n * float64(time.Millisecond)), true
+	}
+	switch u.Path {
+	case "/fast":
+		return whatif.Processing{Time: 2 * time.Millisecond, CPUShare: 1}, true
+	case "/sleep":
+		d, ok := ms()
+		return whatif.Processing{Time: d}, ok
+	case "/cpu":
+		d, ok := ms()
+		return whatif.Processing{Time: d, CPUShare: 1}, ok
+	}
+	return whatif.Processing{}, false
+}
+
+// parseApp parses NAME=DURATION[:CPU_SHARE].
+func parseApp(s string) (string, whatif.Processing, error) {
+	name, v, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return "", whatif.Processing{}, usagef("--app %q: want NAME=DURATION[:CPU_SHARE]", s)
+	}
+	ds, share, hasShare := strings.Cut(v, ":")
+	d, err := time.ParseDuration(ds)
+	if err != nil || d < 0 || d > time.Hour {
+		return "", whatif.Processing{}, usagef("--app %q: want a duration from 0 to 1h", s)
+	}
+	p := whatif.Processing{Time: d}
+	if hasShare {
+		sh, err := whatif.ParseShare(share)
+		if err != nil {
+			return "", whatif.Processing{}, usageError{err}
+		}
+		p.CPUShare = sh.Share
+	}
+	return name, p, nil
+}
+
+// profileWorkload is a profile's timeline with each request's processing time.
+func (o *autoscaleOptions) profileWorkload() (*whatif.Workload, error) {
+	prof, err := profiles.Load(o.profile)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	// Nothing is sent: any base URL will do to turn the paths into URLs.
+	base := prof.BaseURL
+	if base == "" {
+		base = "http://127.0.0.1:1"
+	}
+	if err := prof.Resolve(base); err != nil {
+		return nil, usageError{err}
+	}
+	apps := map[string]whatif.Processing{}
+	for _, a := range o.apps {
+		name, p, err := parseApp(a)
+		if err != nil {
+			return nil, err
+		}
+		apps[name] = p
+	}
+	var all *whatif.Workload
+	for ci, c := range prof.Clients {
+		mix := c.Config.Mix
+		if len(mix) == 0 {
+			mix = []loadgen.Request{c.Config.Request}
+		}
+		var procs []whatif.Processing
+		for _, r := range mix {
+			p, ok := apps[r.Name]
+			if !ok {
+				if p, ok = testbedProcessing(r.URL); !ok {
+					return nil, usagef("profile %s: client %s: request %q (%s): its processing time is not known; give --app %s=DURATION[:CPU_SHARE]",
+						prof.Name, c.Name, r.Name, r.URL, r.Name)
+				}
+			}
+			procs = append(procs, p)
+		}
+		w, err := whatif.FromSchedule(c.Schedule, mix, procs, o.seed+uint64(ci), whatif.MaxArrivals)
+		if err != nil {
+			return nil, usagef("profile %s: client %s: %v", prof.Name, c.Name, err)
+		}
+		for i := range w.Endpoints {
+			w.Endpoints[i].Name = whatif.EndpointName(c.Name, w.Endpoints[i].Name)
+		}
+		if all == nil {
+			all = w
+			continue
+		}
+		off := uint16(len(all.Endpoints))
+		all.Endpoints = append(all.Endpoints, w.Endpoints...)
+		for _, a := range w.Arrivals {
+			all.Arrivals = append(all.Arrivals, whatif.Arrival{At: a.At, Endpoint: a.Endpoint + off})
+		}
+	}
+	slices.SortStableFunc(all.Arrivals, func(a, b whatif.Arrival) int { return int(a.At - b.At) })
+	return all, nil
+}
+
+type autoscaleReport struct {
+	Setting        string                  `json:"setting"`
+	CPU            *whatif.AutoscaleResult `json:"cpu"`
+	Concurrency    *whatif.AutoscaleResult `json:"concurrency"`
+	Recommendation *whatif.Recommendation  `json:"recommendation"`
+}
+
+func (o *autoscaleOptions) run(args []string, stdout io.Writer) error {
+	var w *whatif.Workload
+	var err error
+	if o.profile != "" {
+		if len(o.cpuShares) > 0 {
+			return usagef("--cpu-share goes with results; with --profile give --app NAME=DURATION:SHARE")
+		}
+		w, err = o.profileWorkload()
+	} else {
+		if len(o.apps) > 0 {
+			return usagef("--app goes with --profile; results carry their processing times")
+		}
+		w, _, err = readWorkload(args, o.seed)
+		if err == nil {
+			var shares []whatif.Share
+			for _, s := range o.cpuShares {
+				sh, err := whatif.ParseShare(s)
+				if err != nil {
+					return usageError{err}
+				}
+				shares = append(shares, sh)
+			}
+			if err := w.ApplyShares(shares); err != nil {
+				return usageError{err}
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	cfg := whatif.DefaultConfig()
+	cfg.Workers, cfg.Threads, cfg.Listen, cfg.Cores = o.workers, o.threads, o.listen, o.cores
+	cfg.ClientTimeout, cfg.ReadTimeout, cfg.LB = o.clientTimeout, o.readTimeout, whatif.LeastConn
+	cfg.Replicas = o.min
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
+	policy := func(kind string) whatif.Policy {
+		p := whatif.DefaultPolicy(kind)
+		p.TargetCPU, p.Min, p.Max, p.Interval, p.ScaleUpDelay, p.ScaleDownAfter = o.targetCPU/100, o.min, o.max, o.interval, o.upDelay, o.downAfter
+		if o.targetValue > 0 {
+			p.TargetValue = o.targetValue
+		}
+		return p
+	}
+	cp, kp := policy(whatif.PolicyCPU), policy(whatif.PolicyConcurrency)
+	for _, p := range []whatif.Policy{cp, kp} {
+		if err := p.Validate(cfg); err != nil {
+			return usageError{err}
+		}
+	}
+	rep := autoscaleReport{Setting: cfg.String()}
+	if rep.Recommendation, err = whatif.Recommend(w, cfg, kp, o.bucket, o.seed); err != nil {
+		return usageError{err}
+	}
+	if o.targetValue == 0 {
+		kp.TargetValue = rep.Recommendation.TargetValue
+	}
+	if rep.CPU, err = whatif.Autoscale(w, cfg, cp, o.bucket, o.seed); err != nil {
+		return usageError{err}
+	}
+	if rep.Concurrency, err = whatif.Autoscale(w, cfg, kp, o.bucket, o.seed); err != nil {
+		return usageError{err}
+	}
+	if o.jsonOut {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printAutoscale(stdout, &rep)
+	return nil
+}
+
+func printAutoscale(out io.Writer, rep *autoscaleReport) {
+	c, k := rep.CPU, rep.Concurrency
+	fmt.Fprintf(out, "replicas of %s; %s vs %s\n", rep.Setting, c.Setting, k.Setting)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "\t\tcpu policy\t\t\t\tconcurrency policy\t\t\t\t")
+	fmt.Fprintln(tw, "t\trate\treplicas\tcpu\tin flight\tp99\treplicas\tcpu\tin flight\tp99\t")
+	for i := range c.Timeline {
+		a, b := c.Timeline[i], k.Timeline[i]
+		fmt.Fprintf(tw, "%s\t%.1f/s\t%d\t%.0f%%\t%.0f\t%s\t%d\t%.0f%%\t%.0f\t%s\t\n", a.T.Round(time.Second), a.Rate,
+			a.Replicas, 100*a.CPU, a.InFlight, fmtMs(a.P99Ms), b.Replicas, 100*b.CPU, b.InFlight, fmtMs(b.P99Ms))
+	}
+	tw.Flush()
+	for _, r := range []*whatif.AutoscaleResult{c, k} {
+		fmt.Fprintf(out, "%s: clients p50 %s p99 %s, up to %d replicas, %.0f replica-seconds, outcomes %v\n",
+			r.Setting, fmtMs(r.Total.P50), fmtMs(r.Total.P99), r.MaxReplicas, r.ReplicaSeconds, r.Outcomes)
+	}
+	rec := rep.Recommendation
+	var tried []string
+	for _, r := range rec.Tried {
+		tried = append(tried, fmt.Sprintf("%g → p99 %s, %d replicas", r.Policy.TargetValue, fmtMs(r.Total.P99), r.MaxReplicas))
+	}
+	fmt.Fprintf(out, "targetValue tried: %s\n", strings.Join(tried, "; "))
+	if rec.Achieved {
+		fmt.Fprintf(out, "recommended: targetValue %g (workers × threads = %d; p99 within %s)", rec.TargetValue, rec.Slots, fmtMs(rec.BoundMs))
+	} else {
+		fmt.Fprintf(out, "no targetValue tried kept p99 within %s: add workers or shorten --scale-up-delay; the lowest tried: %g", fmtMs(rec.BoundMs), rec.TargetValue)
+	}
+	if rec.Workers > 0 {
+		fmt.Fprintf(out, "; a replica's cores carry up to %d workers at the CPU target", rec.Workers)
+	}
+	fmt.Fprintln(out)
 }
