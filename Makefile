@@ -55,7 +55,7 @@ testbed-deps:
 # A short run of every fuzz target: the server timing header parsers, the
 # results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat,
 # the response parser and the access-log readers.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./whatif/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
