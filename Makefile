@@ -58,9 +58,9 @@ testbed-deps:
 
 # A short run of every fuzz target: the server timing header parsers, the
 # results-file decoder, HDR logs, --fail-if, stages, -H headers, /proc stat,
-# the response parser, the access-log readers, the probes, the remote-write encoder
-# and the HTML report's escaping.
-FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/ ./prom/ ./report/
+# the response parser, the access-log readers, the probes, the remote-write encoder,
+# the HTML report's escaping and the what-if parsers.
+FUZZ_PKGS := ./analyze/servertiming/ ./analyze/ ./loadgen/ ./testbed/stack/ ./profiles/accesslog/ ./profiles/ ./probe/ ./prom/ ./report/ ./whatif/
 fuzz-short:
 	@for pkg in $(FUZZ_PKGS); do \
 		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \

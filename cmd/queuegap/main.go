@@ -80,7 +80,7 @@ Start with:
 		}
 		return needsSubcommand(cmd, args)
 	}
-	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newReportCmd(), newMergeCmd(), newProfilesCmd(), newSweepCmd(), newTargetCmd(), newTestbedCmd())
+	root.AddCommand(newRunCmd(), newDemoCmd(), newAnalyzeCmd(), newReportCmd(), newMergeCmd(), newProfilesCmd(), newSweepCmd(), newWhatifCmd(), newTargetCmd(), newTestbedCmd())
 	return root
 }
 

@@ -298,9 +298,3 @@ func printSweep(w io.Writer, p *sweep.Plan, rs []sweep.Result) {
 	}
 }
 
-func fmtMs(ms float64) string {
-	if ms >= 1000 {
-		return strconv.FormatFloat(ms/1000, 'f', 2, 64) + "s"
-	}
-	return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
-}

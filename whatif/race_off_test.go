@@ -1,0 +1,5 @@
+//go:build !race
+
+package whatif
+
+const raceSlowdown = 1
