@@ -297,4 +297,3 @@ func printSweep(w io.Writer, p *sweep.Plan, rs []sweep.Result) {
 		}
 	}
 }
-
