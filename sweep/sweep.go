@@ -146,7 +146,7 @@ type Plan struct {
 // the app are given time to exit), and the run's drain and summary. A
 // cell that overloads its testbed drains longer: the time left is then
 // re-estimated from the cells done.
-const PerCellOverhead = 3 * time.Second
+const PerCellOverhead = 2 * time.Second
 
 // Estimate is how long the sweep should take.
 func (p *Plan) Estimate() time.Duration {
@@ -286,7 +286,12 @@ func (p *Plan) runCell(ctx context.Context, c Cell) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("cell %d (%s): testbed: %w", c.Index, c.Label, err)
 	}
-	defer s.Down()
+	defer func() {
+		if ctx.Err() != nil {
+			s.Abort() // interrupted: no grace, the user is waiting
+		}
+		s.Down()
+	}()
 	plan, err := p.Build(s.URL(), file)
 	if err != nil {
 		return Result{}, fmt.Errorf("cell %d (%s): %w", c.Index, c.Label, err)

@@ -55,7 +55,7 @@ constraint.
 Each cell's results go to DIR/cell-NN-<knobs>.jsonl ('queuegap analyze' or
 'report' them), and the comparison so far to DIR/sweep.json after every cell:
 Ctrl-C ends the current cell and keeps every finished one. The estimate printed
-at the start is the cells × (the run's length + about 3 s to start and stop
+at the start is the cells × (the run's length + about 2 s to start and stop
 the testbed); the time left is re-estimated from the cells done.
 
 Examples:

@@ -294,7 +294,11 @@ func Up(ctx context.Context, cfg Config) (st *Stack, err error) {
 	defer func() {
 		if err != nil {
 			tails := s.logTails()
-			_ = s.Down()
+			if ctx.Err() != nil {
+				_ = s.Abort() // given up on: a half-started app need not be shut down gracefully
+			} else {
+				_ = s.Down()
+			}
 			err = fmt.Errorf("testbed up: %w%s", err, tails)
 			st = nil
 		}
@@ -598,7 +602,14 @@ const (
 // SIGKILL to whatever is left in its group after a bound — in parallel, and removes the
 // sockets and the state file. Logs stay in Dir. It is idempotent: later calls return the first
 // call's result.
-func (s *Stack) Down() error {
+func (s *Stack) Down() error { return s.down(false) }
+
+// Abort is Down without the grace: SIGKILL to every group at once, for a
+// stack being abandoned (an interrupted sweep) whose processes may still be
+// starting — a uWSGI loading its app can take termWait to act on SIGTERM.
+func (s *Stack) Abort() error { return s.down(true) }
+
+func (s *Stack) down(now bool) error {
 	s.downOnce.Do(func() {
 		errs := make([]error, len(s.procs))
 		var wg sync.WaitGroup
@@ -606,6 +617,10 @@ func (s *Stack) Down() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				if now {
+					errs[i] = p.kill()
+					return
+				}
 				errs[i] = p.stop()
 			}()
 		}
@@ -688,6 +703,20 @@ func (p *proc) stop() error {
 	// Workers left in the group (leader killed or gone): the group id is the leader's pid,
 	// which Linux does not hand out again while the group has members. So when some other
 	// process now has the leader's pid, the group of that id is not ours.
+	if p.pidReused() {
+		return nil
+	}
+	if groupAlive(p.Pid) || p.alive() {
+		_ = syscall.Kill(-p.Pid, syscall.SIGKILL)
+		if !p.waitGone(killWait) {
+			return fmt.Errorf("%s (pid %d): process group still alive after SIGKILL", p.Name, p.Pid)
+		}
+	}
+	return nil
+}
+
+// kill ends p's group at once.
+func (p *proc) kill() error {
 	if p.pidReused() {
 		return nil
 	}
