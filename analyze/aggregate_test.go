@@ -236,3 +236,25 @@ func startLate(r *loadgen.Record, lag time.Duration) {
 	r.FirstByte += lag
 	r.Done += lag
 }
+
+// Crossed offset bounds (the server's timestamps are coarser than the
+// interval they bound) print in order, with the reason, never upside down.
+func TestClockOffsetCrossedBoundsPrintInOrder(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+		note   bool
+	}{
+		{-0.86, -0.50, "within [-0.86ms, -0.50ms] (12 samples)", false},
+		{-0.50, -0.86, "within [-0.86ms, -0.50ms] (12 samples, bounds crossed by 0.36ms", true},
+	} {
+		s := Summary{Phases: map[string]PhaseStats{}, ClockOffset: ClockOffset{Known: true, LoMs: c.lo, HiMs: c.hi, OffsetMs: (c.lo + c.hi) / 2, Samples: 12, Consistent: true}}
+		var b strings.Builder
+		if err := s.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), c.want) || strings.Contains(b.String(), "crossed") != c.note {
+			t.Errorf("bounds [%v, %v]: %q lacks %q", c.lo, c.hi, b.String(), c.want)
+		}
+	}
+}

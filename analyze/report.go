@@ -72,8 +72,16 @@ func (s *Summary) WriteText(w io.Writer) error {
 		}
 	}
 	if co := s.ClockOffset; co.Known {
-		fmt.Fprintf(&b, "\nclock offset server−client: %s, within [%s, %s] (%d samples); one-way network delay ≈ %s",
-			fmtSignedMs(co.OffsetMs), fmtSignedMs(co.LoMs), fmtSignedMs(co.HiMs), co.Samples, fmtMs(co.OneWayMs))
+		lo, hi, crossed := co.LoMs, co.HiMs, ""
+		if lo > hi {
+			// Bounds that cross (within the slack Consistent allows) measure
+			// the server's timestamp resolution, e.g. nginx's $msec: show the
+			// interval in order and say why it is upside down.
+			lo, hi = hi, lo
+			crossed = fmt.Sprintf(", bounds crossed by %s: the server's timestamps are that coarse", fmtMs(co.LoMs-co.HiMs))
+		}
+		fmt.Fprintf(&b, "\nclock offset server−client: %s, within [%s, %s] (%d samples%s); one-way network delay ≈ %s",
+			fmtSignedMs(co.OffsetMs), fmtSignedMs(lo), fmtSignedMs(hi), co.Samples, crossed, fmtMs(co.OneWayMs))
 		if co.Wide {
 			b.WriteString(" — too wide to place the server's times: attributions that use them are estimates")
 		}
