@@ -185,7 +185,13 @@ func combineRuns(runs []analyze.RunInfo) analyze.RunInfo {
 		info.SendWindow = max(info.SendWindow, r.SendWindow)
 		info.Elapsed = max(info.Elapsed, r.Elapsed)
 		info.Interrupted = info.Interrupted || r.Interrupted
-		info.Bursts += r.Bursts
+		// Shards and parts of one run sent the same bursts, each its
+		// share: count them once. Different runs' bursts add up.
+		if r.RunID == runs[0].RunID {
+			info.Bursts = max(info.Bursts, r.Bursts)
+		} else {
+			info.Bursts += r.Bursts
+		}
 		info.BurstSpread = max(info.BurstSpread, r.BurstSpread)
 		info.Complete = info.Complete && r.Complete
 		if r.RunID != info.RunID {
