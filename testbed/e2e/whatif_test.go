@@ -65,11 +65,16 @@ func TestWhatifPredictsTheTestbed(t *testing.T) {
 	cases := []struct {
 		name   string
 		change func(c *stack.Config)
+		p99Tol float64 // the p99 bound; p50 is always within 15 %
 	}{
-		{"measured itself", func(c *stack.Config) {}},
-		{"6 workers", func(c *stack.Config) { c.Workers = 6 }},
-		{"listen 8, SYN retries", func(c *stack.Config) { c.Listen = 8 }},
-		{"unix listen 4, 502s", func(c *stack.Config) { c.Socket, c.Listen = "unix", 4 }},
+		{"measured itself", func(c *stack.Config) {}, 0.15},
+		{"6 workers", func(c *stack.Config) { c.Workers = 6 }, 0.15},
+		// Which of the overflowing SYNs needs a second retry (+3 s, not +1 s) is decided
+		// by microseconds: the tail is bimodal run to run on the real kernel (measured
+		// p99 2920, 3201 and 3688 ms for the same settings here; the model says 2955). Its
+		// p50 and the attribution are stable; its p99 is held to 30 %.
+		{"listen 8, SYN retries", func(c *stack.Config) { c.Listen = 8 }, 0.30},
+		{"unix listen 4, 502s", func(c *stack.Config) { c.Socket, c.Listen = "unix", 4 }, 0.15},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,10 +106,11 @@ func TestWhatifPredictsTheTestbed(t *testing.T) {
 			for _, q := range []struct {
 				what            string
 				predicted, real float64
-			}{{"p50", p.Total.P50, got.P50}, {"p99", p.Total.P99, got.P99}} {
+				tol             float64
+			}{{"p50", p.Total.P50, got.P50, 0.15}, {"p99", p.Total.P99, got.P99, tc.p99Tol}} {
 				// A p50 that is a fast 502 (most requests refused) is milliseconds on both
-				// sides: within 15 % or 5 ms.
-				if d := math.Abs(q.predicted - q.real); d > 0.15*q.real && d > 5 {
+				// sides: within the bound or 5 ms.
+				if d := math.Abs(q.predicted - q.real); d > q.tol*q.real && d > 5 {
 					t.Errorf("%s: predicted %s %.0f ms, measured %.0f ms (%+.0f %%)", tc.name, q.what, q.predicted, q.real, 100*(q.predicted-q.real)/q.real)
 				}
 			}
