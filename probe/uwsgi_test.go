@@ -159,12 +159,21 @@ func TestUWSGIRealStatsServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd, err := s.Sample(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v := values(rd); v["workers"] != 2 || v["busy"] != 0 || v["queue"] != 0 || rd.Note != "" {
-		t.Errorf("idle: %v note %q, want 2 workers, none busy, queue 0", v, rd.Note)
+	// Idle: the readiness request may still show as busy until uWSGI
+	// refreshes its stats (about once a second), so poll, bounded.
+	for idleBy := time.Now().Add(5 * time.Second); ; {
+		rd, err := s.Sample(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := values(rd)
+		if v["workers"] == 2 && v["busy"] == 0 && v["queue"] == 0 && rd.Note == "" {
+			break
+		}
+		if time.Now().After(idleBy) {
+			t.Fatalf("idle: %v note %q, want 2 workers, none busy, queue 0", v, rd.Note)
+		}
+		time.Sleep(50 * time.Millisecond) // poll interval
 	}
 	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 20 * time.Second}
