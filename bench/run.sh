@@ -340,7 +340,7 @@ if [ "$BENCH_PEERS" != 0 ]; then
     info "(d) ratio queuegap : h2load" "$(ratio "$a_cpu_us" "$h_cpu")"
   fi
   # New connection per request, 2 000/s.
-  qg d_new "--rate" 2000 --duration "$BENCH_DURATION" --conn-mode new "$URL"
+  qg d_new "--rate" 2000 --duration "$BENCH_DURATION" --conn-mode new --engine loop "$URL"
   n_req=$(jget "$tmp/d_new.json" .requests); n_cpu=$(cpu_us d_new "$n_req")
   n_ok=$(jget "$tmp/d_new.json" .outcomes.ok)
   if have hey; then
@@ -354,7 +354,7 @@ if [ "$BENCH_PEERS" != 0 ]; then
   fi
   info "(d) new conn 2000/s ok / sent" "$n_ok/$n_req"
   # As fast as possible: 10 000 new-connection requests, 50 at a time.
-  qg d_afap --rate 1000000 --duration 10ms --max-inflight 50 --conn-mode new "$URL"
+  qg d_afap --rate 1000000 --duration 10ms --max-inflight 50 --conn-mode new --engine loop "$URL"
   f_req=$(jget "$tmp/d_afap.json" .requests); f_cpu=$(cpu_us d_afap "$f_req")
   read -r _ _ _ f_el <"$tmp/d_afap.time"
   if have ab; then
@@ -368,7 +368,7 @@ if [ "$BENCH_PEERS" != 0 ]; then
   # Bursts of new connections: lag max (intended → start of the last) and
   # spread (first → last start), over 3 bursts 1 s apart.
   for k in 1000 5000; do
-    qg "d_burst$k" --burst "$k" --bursts 3 --every 1s --conn-mode new --max-inflight 10000 "$URL"
+    qg "d_burst$k" --burst "$k" --bursts 3 --every 1s --conn-mode new --engine loop --max-inflight 10000 "$URL"
     read -r lagmax spread berr < <(burst_stats "$tmp/d_burst$k.jsonl")
     lim=20; [ "$k" = 5000 ] && lim=100
     row "(d) burst of $k new conns: lag max ms" "$lagmax" "<= $lim" "$(ok "$lagmax <= $lim")"

@@ -166,7 +166,7 @@ func TestHostNameEveryRun(t *testing.T) {
 			_, port, _ := net.SplitHostPort(srv.ln.Addr().String())
 			cc := ClientConfig{Request: Request{URL: "http://localhost:" + port + "/"}, Mode: run.mode, Connections: 2}
 			c, _ := NewClient(cc)
-			if run.engine == EngineLoop {
+			if run.engine == EngineLoop && run.mode == KeepAlive {
 				if got, err := c.EngineFor(EngineAuto); err != nil || got != EngineLoop {
 					t.Fatalf("EngineFor(auto) = %s %v, want loop", got, err)
 				}
