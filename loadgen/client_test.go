@@ -34,9 +34,16 @@ func collectWith(t *testing.T, engine Engine, cfg ClientConfig, sched Schedule) 
 		t.Fatal(err)
 	}
 	defer c.Close()
+	return runConfig(t, Config{Schedule: sched, Client: c, Engine: engine})
+}
+
+// runConfig runs cfg and returns a copy of every record, kept headers
+// included (the runner reuses records once the sink returns).
+func runConfig(t *testing.T, cfg Config) ([]Record, Stats) {
+	t.Helper()
 	var mu sync.Mutex
 	var recs []Record
-	r, err := NewRunner(Config{Schedule: sched, Client: c, Engine: engine, Sink: SinkFunc(func(rec *Record) {
+	cfg.Sink = SinkFunc(func(rec *Record) {
 		cp := *rec
 		cp.Headers = append([]Header(nil), rec.Headers...)
 		for i := range cp.Headers {
@@ -45,7 +52,8 @@ func collectWith(t *testing.T, engine Engine, cfg ClientConfig, sched Schedule) 
 		mu.Lock()
 		recs = append(recs, cp)
 		mu.Unlock()
-	})})
+	})
+	r, err := NewRunner(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -451,34 +451,8 @@ func TestNoAllocationsPerRequest(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates per request itself")
 	}
-	resp := []byte("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 	forEachEngine(t, func(t *testing.T, engine Engine) {
-		srv := newRawServer(t, func(c net.Conn) {
-			defer c.Close()
-			buf := make([]byte, 4096)
-			const end = "\r\n\r\n"
-			match := 0 // bytes of end matched so far, across reads
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				for _, ch := range buf[:n] {
-					switch {
-					case ch == end[match]:
-						match++
-					case ch == '\r':
-						match = 1
-					default:
-						match = 0
-					}
-					if match == len(end) {
-						c.Write(resp)
-						match = 0
-					}
-				}
-			}
-		})
+		srv := fastServer(t)
 		assertFewAllocsPerRequest(t, func(n int, sink Sink) (Config, func()) {
 			c, err := NewClient(ClientConfig{Request: Request{URL: srv.url()}, Connections: 4})
 			if err != nil {

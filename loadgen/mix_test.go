@@ -1,7 +1,6 @@
 package loadgen
 
 import (
-	"context"
 	"math"
 	"net/http"
 	"strings"
@@ -13,20 +12,7 @@ import (
 // runLanes runs lanes with the given engine and returns every record, copied.
 func runLanes(t *testing.T, engine Engine, lanes []Lane) ([]Record, Stats) {
 	t.Helper()
-	var mu sync.Mutex
-	var recs []Record
-	r, err := NewRunner(Config{Lanes: lanes, Engine: engine, Sink: SinkFunc(func(rec *Record) {
-		cp := *rec
-		cp.Headers = nil
-		mu.Lock()
-		recs = append(recs, cp)
-		mu.Unlock()
-	})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := r.Run(context.Background())
-	return recs, st
+	return runConfig(t, Config{Lanes: lanes, Engine: engine})
 }
 
 // pathCounter is a server that answers 200 and counts requests by path.
