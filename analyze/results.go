@@ -399,7 +399,7 @@ type ReadStats struct {
 	// MaxLabels distinct labels of the file and was read as OtherLabel.
 	OtherLabels int64
 	Probes      int64 // probe lines read (probeline.go)
-	seqs        map[string]*seqSet
+	seqs        map[string]*SeqSet
 }
 
 // Warnings describe, one line each, what is wrong with the file.
@@ -432,15 +432,19 @@ func runName(r RunInfo) string {
 	return r.RunID
 }
 
-// seqSet records which seqs of a run were seen, in chunks of 64 Ki seqs,
+// SeqSet records which seqs of a run were seen, in chunks of 64 Ki seqs,
 // so memory follows the results read, not the largest seq a line claims.
-type seqSet struct {
+// The zero SeqSet is ready to use.
+type SeqSet struct {
 	chunks map[uint64]*[1024]uint64
 	n, max uint64
 }
 
-// add reports whether seq is new.
-func (s *seqSet) add(seq uint64) bool {
+// Add reports whether seq is new.
+func (s *SeqSet) Add(seq uint64) bool {
+	if s.chunks == nil {
+		s.chunks = map[uint64]*[1024]uint64{}
+	}
 	c := s.chunks[seq>>16]
 	if c == nil {
 		c = new([1024]uint64)
@@ -476,7 +480,7 @@ type ReadCallbacks struct {
 // ReadResultsWith is ReadResults with probe lines passed on too.
 func ReadResultsWith(r io.Reader, cb ReadCallbacks) (ReadStats, error) {
 	fn := cb.Result
-	st := ReadStats{seqs: map[string]*seqSet{}}
+	st := ReadStats{seqs: map[string]*SeqSet{}}
 	var ps ProbeSample
 	br := bufio.NewReaderSize(r, 1<<20)
 	var res Result
@@ -542,13 +546,13 @@ func ReadResultsWith(r io.Reader, cb ReadCallbacks) (ReadStats, error) {
 					st.Runs = append(st.Runs, rl.RunInfo)
 					cur = len(st.Runs) - 1
 					if st.seqs[rl.RunID] == nil {
-						st.seqs[rl.RunID] = &seqSet{chunks: map[uint64]*[1024]uint64{}}
+						st.seqs[rl.RunID] = &SeqSet{}
 					}
 				}
 			case cur < 0:
 				return st, fmt.Errorf("line %d: not a queuegap results file (no run header before the first result)", st.Lines)
 			default:
-				if !st.seqs[runInfo().RunID].add(res.Seq) {
+				if !st.seqs[runInfo().RunID].Add(res.Seq) {
 					st.Duplicates++
 					break
 				}

@@ -106,7 +106,7 @@ func writeAtomically(path string, fn func(io.Writer) (MergeStats, error)) (Merge
 type mergedRun struct {
 	parts []analyze.RunInfo
 	est   analyze.Estimator
-	seen  seqs
+	seen  analyze.SeqSet
 	w     *analyze.ResultsWriter
 }
 
@@ -184,7 +184,7 @@ func mergeResults(inputs []string, w io.Writer, opt MergeOptions) (MergeStats, e
 				if run.RunID != id || werr != nil {
 					return
 				}
-				if !m.seen.add(r.Seq) {
+				if !m.seen.Add(r.Seq) {
 					st.Duplicates++
 					return
 				}
@@ -224,36 +224,4 @@ func combineParts(parts []analyze.RunInfo) analyze.RunInfo {
 	}
 	info.Shard = ""
 	return info
-}
-
-// seqs is a set of sequence numbers: a bitmap for the dense low range a
-// run's seqs fill, a map beyond it.
-type seqs struct {
-	bits []uint64
-	far  map[uint64]struct{}
-}
-
-const denseSeqs = 1 << 28 // 32 MB of bitmap at most
-
-func (s *seqs) add(seq uint64) bool {
-	if seq < denseSeqs {
-		i := seq / 64
-		for uint64(len(s.bits)) <= i {
-			s.bits = append(s.bits, 0)
-		}
-		bit := uint64(1) << (seq % 64)
-		if s.bits[i]&bit != 0 {
-			return false
-		}
-		s.bits[i] |= bit
-		return true
-	}
-	if s.far == nil {
-		s.far = map[uint64]struct{}{}
-	}
-	if _, ok := s.far[seq]; ok {
-		return false
-	}
-	s.far[seq] = struct{}{}
-	return true
 }
