@@ -436,8 +436,9 @@ func runName(r RunInfo) string {
 // so memory follows the results read, not the largest seq a line claims.
 // The zero SeqSet is ready to use.
 type SeqSet struct {
-	chunks map[uint64]*[1024]uint64
-	n, max uint64
+	chunks  map[uint64]*[1024]uint64
+	n, max  uint64 // seqs seen; the highest scheduled one
+	retries uint64 // retries' seqs seen (loadgen.RetrySeqBase and above)
 }
 
 // Add reports whether seq is new.
@@ -456,7 +457,13 @@ func (s *SeqSet) Add(seq uint64) bool {
 	}
 	c[w] |= bit
 	s.n++
-	s.max = max(s.max, seq)
+	if seq < loadgen.RetrySeqBase {
+		// Retries' seqs sit in a space of their own, above every
+		// scheduled one: they are not gaps' evidence.
+		s.max = max(s.max, seq)
+	} else {
+		s.retries++
+	}
 	return true
 }
 
@@ -578,8 +585,8 @@ func ReadResultsWith(r io.Reader, cb ReadCallbacks) (ReadStats, error) {
 		switch {
 		case r.Complete && r.Started > int64(seen.n):
 			st.Missing += r.Started - int64(seen.n)
-		case !r.Complete && seen.max > seen.n:
-			st.Missing += int64(seen.max - seen.n)
+		case !r.Complete && seen.max > seen.n-seen.retries:
+			st.Missing += int64(seen.max - (seen.n - seen.retries))
 		}
 	}
 	return st, nil

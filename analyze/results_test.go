@@ -529,3 +529,30 @@ func TestResultsFileOnDisk(t *testing.T) {
 		t.Errorf("sample results read wrong: %+v", got)
 	}
 }
+
+// A file without a trailer (a killed run) counts gaps in the scheduled
+// seqs as missing; retries' seqs (above loadgen.RetrySeqBase) are neither
+// gaps nor scheduled requests.
+func TestMissingIgnoresRetrySeqs(t *testing.T) {
+	ok := func(seq uint64) Result {
+		return Result{Record: loadgen.Record{Seq: seq, Done: time.Millisecond}, Outcome: OutcomeOK}
+	}
+	retry := ok(loadgen.RetrySeqBase + 2)
+	retry.Attempt, retry.RetryOf = 1, 2
+	for _, c := range []struct {
+		name    string
+		rs      []Result
+		missing int64
+	}{
+		{"no gap, a retry", []Result{ok(1), ok(2), retry, ok(3)}, 0},
+		{"one gap, a retry", []Result{ok(1), ok(2), retry, ok(4)}, 1},
+	} {
+		_, st, _, err := readAll(t, resultsFile(testInfo, c.rs...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Missing != c.missing {
+			t.Errorf("%s: %d missing, want %d", c.name, st.Missing, c.missing)
+		}
+	}
+}
