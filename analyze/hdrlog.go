@@ -68,17 +68,23 @@ func NewHDRLogWriter(w io.Writer, runStart time.Time, interval time.Duration) (*
 	for _, tag := range hdrLogTags {
 		h.hists[tag] = hdrhistogram.New(logMinNs, logMaxNs, histSigFigs)
 	}
-	ms := runStart.UnixMilli()
-	header := fmt.Sprintf("#[Histogram log format version %s]\n", hdrhistogram.HISTOGRAM_LOG_FORMAT_VERSION) +
-		fmt.Sprintf("#[StartTime: %s (seconds since epoch), %s]\n", fmtEpochMs(ms), time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z07:00")) +
-		fmt.Sprintf("#[BaseTime: %s (seconds since epoch)]\n", fmtEpochMs(ms)) +
-		"# " + hdrUnitComment + "ns\n" +
-		"#[queuegap interval histograms: values in ns; untagged = total latency; tags: ttfb connect lag backlog processing syn_retry]\n" +
-		"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
+	header := hdrLogHeader(runStart.UnixMilli(), time.Nanosecond,
+		"queuegap interval histograms: values in ns; untagged = total latency; tags: ttfb connect lag backlog processing syn_retry")
 	if _, err := io.WriteString(w, header); err != nil {
 		return nil, fmt.Errorf("writing HDR log header: %w", err)
 	}
 	return h, nil
+}
+
+// hdrLogHeader is an HDR log's header: start and base time (epoch ms), the
+// unit comment ReadHDRLog honours, a comment of ours and the column names.
+func hdrLogHeader(startMs int64, unit time.Duration, comment string) string {
+	return fmt.Sprintf("#[Histogram log format version %s]\n", hdrhistogram.HISTOGRAM_LOG_FORMAT_VERSION) +
+		fmt.Sprintf("#[StartTime: %s (seconds since epoch), %s]\n", fmtEpochMs(startMs), time.UnixMilli(startMs).UTC().Format("2006-01-02T15:04:05.000Z07:00")) +
+		fmt.Sprintf("#[BaseTime: %s (seconds since epoch)]\n", fmtEpochMs(startMs)) +
+		"# " + hdrUnitComment + unitName(unit) + "\n" +
+		"#[" + comment + "]\n" +
+		"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
 }
 
 // fmtEpochMs writes epoch milliseconds as seconds with 3 decimals, exactly

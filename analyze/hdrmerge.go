@@ -145,12 +145,7 @@ func MergeHDRLogs(w io.Writer, rs []io.Reader, names []string, unit time.Duratio
 		return st, fmt.Errorf("no interval in any input")
 	}
 	baseMs := int64(math.Round(base * 1000))
-	header := fmt.Sprintf("#[Histogram log format version %s]\n", hdrhistogram.HISTOGRAM_LOG_FORMAT_VERSION) +
-		fmt.Sprintf("#[StartTime: %s (seconds since epoch), %s]\n", fmtEpochMs(baseMs), time.UnixMilli(baseMs).UTC().Format("2006-01-02T15:04:05.000Z07:00")) +
-		fmt.Sprintf("#[BaseTime: %s (seconds since epoch)]\n", fmtEpochMs(baseMs)) +
-		"# " + hdrUnitComment + unitName(cs[0].unit) + "\n" +
-		fmt.Sprintf("#[queuegap merge of %d logs: intervals starting together added tag by tag]\n", len(cs)) +
-		"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"\n"
+	header := hdrLogHeader(baseMs, cs[0].unit, fmt.Sprintf("queuegap merge of %d logs: intervals starting together added tag by tag", len(cs)))
 	bw := bufio.NewWriter(w)
 	if _, err := bw.WriteString(header); err != nil {
 		return st, err

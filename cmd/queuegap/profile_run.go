@@ -103,9 +103,5 @@ func (o *runOptions) profilePlan(fs *pflag.FlagSet, url string) (session.Plan, e
 			Name: c.Name, Schedule: c.Schedule, Client: cc, Retry: c.Retry, MaxInflight: c.MaxInflight, Seed: c.Seed,
 		})
 	}
-	if len(p.Clients) == 1 && len(prof.Clients) == 1 {
-		// A one-client profile still labels its results by the client's name.
-		p.Clients[0].Name = prof.Clients[0].Name
-	}
 	return p, nil
 }
